@@ -1,0 +1,3 @@
+from exerciser.cli import entrypoint
+
+entrypoint()

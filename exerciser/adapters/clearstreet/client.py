@@ -1,0 +1,452 @@
+"""Async client for the parts of the Clear Street Trading API the daemon needs.
+
+All I/O goes through one ``httpx.AsyncClient``; tests swap its transport
+(``httpx.MockTransport``) or point it at the simulator. Errors come out as the
+``exerciser.errors`` tree:
+
+- GETs retry transient failures (5xx, 429, timeouts, resets, unreadable replies) with
+  jittered exponential backoff, honouring ``Retry-After``, up to ``RetryPolicy.attempts``.
+- POST and DELETE are sent once. A failure before the request left is transient; a
+  failure after it left (timeout, reset, unreadable 2xx) is ``BrokerAmbiguousError``:
+  the caller must look before it resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import quote
+
+import httpx
+import structlog
+from pydantic import SecretStr, TypeAdapter, ValidationError
+
+from exerciser.adapters.clearstreet.models import (
+    Account,
+    Balances,
+    Instruction,
+    OptionContract,
+    Position,
+    Snapshot,
+)
+from exerciser.domain.instructions import InstructionType
+from exerciser.errors import (
+    BrokerAmbiguousError,
+    BrokerAuthError,
+    BrokerConflictError,
+    BrokerError,
+    BrokerNotFoundError,
+    BrokerProtocolError,
+    BrokerTransientError,
+    BrokerValidationError,
+)
+
+log = structlog.get_logger("exerciser.clearstreet")
+
+IdField = Literal["instruction_id", "client_instruction_id"]
+M = TypeVar("M")
+
+MAX_IDS_PER_CALL = 100
+MAX_PAGES = 100_000
+_MAX_RETRY_AFTER = 60.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How GETs retry transient failures: ``attempts`` tries in all, exponential backoff
+    from ``base_delay`` capped at ``max_delay``, with full jitter."""
+
+    attempts: int = 4
+    base_delay: float = 0.25
+    max_delay: float = 5.0
+
+    def delay(self, attempt: int, rng: random.Random, retry_after: float | None) -> float:
+        backoff = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
+        jittered = rng.uniform(backoff / 2, backoff)
+        if retry_after is not None:
+            return max(jittered, min(retry_after, _MAX_RETRY_AFTER))
+        return jittered
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstructionRequest:
+    """One row of a submit batch. ``instruction_id`` is our idempotency key."""
+
+    instruction_id: str
+    instruction_type: InstructionType
+    instrument_id: str
+    quantity: Decimal
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchReply:
+    """A submit the broker answered with 200 (all SENT) or 207 (some rejected)."""
+
+    http_status: int
+    rows: tuple[Instruction, ...]
+    message: str | None
+    request_id: str | None
+
+    @property
+    def partial(self) -> bool:
+        return self.http_status == 207
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    data: Any
+    message: str | None
+    request_id: str | None
+    next_page_token: str | None
+
+
+_ACCOUNTS = TypeAdapter(list[Account])
+_POSITIONS = TypeAdapter(list[Position])
+_BALANCES = TypeAdapter(Balances)
+_CONTRACTS = TypeAdapter(list[OptionContract])
+_SNAPSHOTS = TypeAdapter(list[Snapshot])
+_INSTRUCTIONS = TypeAdapter(list[Instruction])
+_INSTRUCTION = TypeAdapter(Instruction)
+
+
+def encode_quantity(quantity: Decimal) -> str:
+    """Quantities travel as strings; whole numbers without exponent or trailing zeros."""
+    if quantity == quantity.to_integral_value():
+        return str(int(quantity))
+    return format(quantity.normalize(), "f")
+
+
+def _query(params: Mapping[str, str | int | Sequence[str] | None]) -> bytes:
+    """Encode a query string with arrays comma-joined (OpenAPI form, explode=false)."""
+    parts = []
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, str | int):
+            encoded = quote(str(value), safe="")
+        else:
+            encoded = ",".join(quote(v, safe="") for v in value)
+        parts.append(f"{quote(key, safe='')}={encoded}")
+    return "&".join(parts).encode("ascii")
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return None  # an HTTP-date; fall back to our own backoff
+
+
+class ClearStreetClient:
+    """The broker, over HTTPS. Use as ``async with ClearStreetClient(...) as client``."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
+        concurrency: int = 8,
+        page_size: int = 1000,
+        id_field: IdField = "instruction_id",
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rng: random.Random | None = None,
+        user_agent: str = "exerciser",
+    ) -> None:
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={
+                "Authorization": f"Bearer {api_key.get_secret_value()}",
+                "Accept": "application/json",
+                "User-Agent": user_agent,
+            },
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
+            verify=True,
+        )
+        self._slots = asyncio.Semaphore(concurrency)
+        self._page_size = page_size
+        self._id_field = id_field
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # ----------------------------------------------------------------- reads
+
+    async def list_accounts(self) -> list[Account]:
+        return [a async for a in self._paginate("/v1/accounts", {}, _ACCOUNTS)]
+
+    async def get_positions(self, account_id: int) -> list[Position]:
+        path = f"/v1/accounts/{account_id}/positions"
+        return [p async for p in self._paginate(path, {}, _POSITIONS)]
+
+    async def get_balances(self, account_id: int) -> Balances:
+        path = f"/v1/accounts/{account_id}/balances"
+        reply = await self._get(path, {})
+        return _parse(_BALANCES, reply, "GET", path)
+
+    async def get_option_contracts(self, contract_ids: Sequence[str]) -> list[OptionContract]:
+        """Contract details by id or OSI symbol, 100 per call, calls in parallel."""
+        return await self._by_ids(
+            "/v1/instruments/options/contracts", "contract_ids", contract_ids, _CONTRACTS
+        )
+
+    async def get_snapshots(self, instrument_ids: Sequence[str]) -> list[Snapshot]:
+        """Market-data snapshots by id or symbol, 100 per call, calls in parallel."""
+        return await self._by_ids(
+            "/v1/market-data/snapshot", "instrument_ids", instrument_ids, _SNAPSHOTS
+        )
+
+    async def list_instructions(
+        self, account_id: int, *, instrument_id: str | None = None
+    ) -> list[Instruction]:
+        path = f"/v1/accounts/{account_id}/positions/instructions"
+        params = {"instrument_id": instrument_id}
+        return [i async for i in self._paginate(path, params, _INSTRUCTIONS)]
+
+    # ---------------------------------------------------------------- writes
+
+    async def submit_instructions(
+        self, account_id: int, rows: Sequence[InstructionRequest]
+    ) -> BatchReply:
+        """Send one batch, once.
+
+        200 and 207 return a ``BatchReply``; an all-rejected batch raises the error
+        its status calls for, with whatever rows the reply carried in ``.rows``.
+        """
+        path = f"/v1/accounts/{account_id}/positions/instructions"
+        body = [
+            {
+                self._id_field: row.instruction_id,
+                "instruction_type": str(row.instruction_type),
+                "instrument_id": row.instrument_id,
+                "quantity": encode_quantity(row.quantity),
+            }
+            for row in rows
+        ]
+        reply = await self._once("POST", path, body=body)
+        stored: list[Instruction] = _parse(_INSTRUCTIONS, reply, "POST", path)
+        return BatchReply(
+            http_status=reply.status,
+            rows=tuple(stored),
+            message=reply.message,
+            request_id=reply.request_id,
+        )
+
+    async def cancel_instruction(self, account_id: int, server_id: str) -> Instruction:
+        """Ask the broker to cancel one instruction by its server-assigned ``id``."""
+        path = f"/v1/accounts/{account_id}/positions/instructions/{quote(server_id, safe='')}"
+        reply = await self._once("DELETE", path)
+        return _parse(_INSTRUCTION, reply, "DELETE", path)
+
+    # ------------------------------------------------------------- plumbing
+
+    async def _by_ids(
+        self, path: str, param: str, ids: Sequence[str], adapter: TypeAdapter[list[M]]
+    ) -> list[M]:
+        unique = list(dict.fromkeys(ids))
+        replies = await asyncio.gather(
+            *(self._get(path, {param: chunk}) for chunk in _chunks(unique, MAX_IDS_PER_CALL))
+        )
+        return [item for reply in replies for item in _parse(adapter, reply, "GET", path)]
+
+    async def _paginate(
+        self, path: str, params: Mapping[str, str | None], adapter: TypeAdapter[list[M]]
+    ) -> AsyncIterator[M]:
+        query: dict[str, Any] = {**params, "page_size": self._page_size}
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            reply = await self._get(path, query)
+            for item in _parse(adapter, reply, "GET", path):
+                yield item
+            token = reply.next_page_token
+            if not token:
+                return
+            if token in seen:
+                raise BrokerProtocolError(
+                    "pagination loops: next_page_token repeats",
+                    method="GET",
+                    path=path,
+                    status=reply.status,
+                    request_id=reply.request_id,
+                )
+            seen.add(token)
+            query = {**params, "page_token": token}
+        raise BrokerProtocolError(f"more than {MAX_PAGES} pages", method="GET", path=path)
+
+    async def _get(self, path: str, params: Mapping[str, Any]) -> _Reply:
+        attempt = 1
+        while True:
+            try:
+                return await self._once("GET", path, params=params)
+            except (BrokerTransientError, BrokerProtocolError) as exc:
+                if attempt >= self._retry.attempts:
+                    raise
+                retry_after = exc.retry_after if isinstance(exc, BrokerTransientError) else None
+                delay = self._retry.delay(attempt, self._rng, retry_after)
+                log.warning(
+                    "broker_retry_scheduled",
+                    method="GET",
+                    path=path,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    status=exc.status,
+                    request_id=exc.request_id,
+                    error=exc.message,
+                )
+                await self._sleep(delay)
+                attempt += 1
+
+    async def _once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+    ) -> _Reply:
+        url = httpx.URL(path, query=_query(params or {}))
+        content = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        try:
+            async with self._slots:
+                response = await self._http.request(method, url, content=content, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise BrokerTransientError(
+                f"could not connect: {type(exc).__name__}", method=method, path=path
+            ) from exc
+        except httpx.TransportError as exc:
+            # The request left; we don't know whether the broker acted on it.
+            what = f"no reply: {type(exc).__name__}"
+            if method == "GET":
+                raise BrokerTransientError(what, method=method, path=path) from exc
+            raise BrokerAmbiguousError(what, method=method, path=path) from exc
+        return self._read(method, path, response)
+
+    def _read(self, method: str, path: str, response: httpx.Response) -> _Reply:
+        status = response.status_code
+        envelope = _envelope(response)
+        if envelope is None and status < 400:
+            # A success we cannot read: for a write, it may well have taken effect.
+            error_cls = BrokerProtocolError if method == "GET" else BrokerAmbiguousError
+            raise error_cls("reply is not a JSON object", method=method, path=path, status=status)
+        envelope = envelope or {}
+        metadata = envelope.get("metadata")
+        metadata = metadata if isinstance(metadata, dict) else {}
+        request_id = _text(metadata.get("request_id"))
+        error = envelope.get("error")
+        message = _text(error.get("message")) if isinstance(error, dict) else None
+        if status < 300:
+            if "data" not in envelope:
+                error_cls = BrokerProtocolError if method == "GET" else BrokerAmbiguousError
+                raise error_cls(
+                    "reply is not the documented envelope: no data",
+                    method=method,
+                    path=path,
+                    status=status,
+                    request_id=request_id,
+                )
+            token = _text(metadata.get("next_page_token"))
+            return _Reply(status, envelope["data"], message, request_id, token)
+        raise _classify(
+            status,
+            message or response.reason_phrase or "error",
+            method=method,
+            path=path,
+            request_id=request_id,
+            rows=_error_rows(envelope),
+            retry_after=_retry_after(response),
+        )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value == "" else str(value)
+
+
+def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+    """The JSON object the reply carries, or None when it carries none."""
+    try:
+        parsed = json.loads(response.content, parse_float=Decimal)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _error_rows(envelope: Mapping[str, Any]) -> tuple[Instruction, ...]:
+    data = envelope.get("data")
+    if not isinstance(data, list):
+        return ()
+    try:
+        return tuple(_INSTRUCTIONS.validate_python(data))
+    except ValidationError:
+        return ()  # the status and message still say what happened
+
+
+def _classify(
+    status: int,
+    message: str,
+    *,
+    method: str,
+    path: str,
+    request_id: str | None,
+    rows: Sequence[Instruction],
+    retry_after: float | None,
+) -> BrokerError:
+    kw: dict[str, Any] = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "request_id": request_id,
+        "rows": rows,
+    }
+    if status == 429 or status >= 500:
+        return BrokerTransientError(message, retry_after=retry_after, **kw)
+    if status in (401, 403):
+        return BrokerAuthError(message, **kw)
+    if status == 404:
+        return BrokerNotFoundError(message, **kw)
+    if status == 409:
+        return BrokerConflictError(message, **kw)
+    return BrokerValidationError(message, **kw)
+
+
+def _parse(adapter: TypeAdapter[M], reply: _Reply, method: str, path: str) -> M:
+    """Validate ``reply.data``; a reply of the wrong shape is a protocol error, or, for a
+    write that was answered with success, an ambiguous one (it may have taken effect)."""
+    try:
+        return adapter.validate_python(reply.data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = f"unexpected reply: data{'.' if where else ''}{where}: {first['msg']}"
+        error_cls = BrokerProtocolError if method == "GET" else BrokerAmbiguousError
+        raise error_cls(
+            message, method=method, path=path, status=reply.status, request_id=reply.request_id
+        ) from exc

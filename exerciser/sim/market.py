@@ -1,0 +1,73 @@
+"""Prices as the simulated clock sees them.
+
+Until ``close_at`` an underlying's last trade is its regular-session ``close`` (stamped one
+second before the close); after it, the after-hours ``last``, stamped with the current time
+but never later than four hours after the close.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from exerciser.sim.scenario import Contract, Underlying
+from exerciser.sim.wire import JsonObject, money_text, timestamp
+
+AFTER_HOURS = timedelta(hours=4)
+TRADE_SIZE = 100
+
+
+def last_trade(
+    underlying: Underlying, *, close_at: datetime, now: datetime
+) -> tuple[Decimal, datetime]:
+    """The price and time of the latest trade at ``now``."""
+    if now <= close_at:
+        return underlying.close, close_at - timedelta(seconds=1)
+    return underlying.last, min(now, close_at + AFTER_HOURS)
+
+
+def intrinsic(contract: Contract, spot: Decimal) -> Decimal:
+    """Per-share intrinsic value of ``contract`` with the underlying at ``spot``."""
+    if contract.contract_type == "CALL":
+        return max(Decimal(0), spot - contract.strike)
+    return max(Decimal(0), contract.strike - spot)
+
+
+def underlying_snapshot(underlying: Underlying, *, close_at: datetime, now: datetime) -> JsonObject:
+    """A MarketDataSnapshot of a stock or index (an index trades size 0)."""
+    price, traded_at = last_trade(underlying, close_at=close_at, now=now)
+    session = None
+    if underlying.previous_close is not None:
+        change = price - underlying.previous_close
+        percent = (change / underlying.previous_close * 100).quantize(Decimal("0.0001"))
+        session = {
+            "previous_close": money_text(underlying.previous_close),
+            "change": money_text(change),
+            "change_percent": f"{percent:.4f}",
+        }
+    return {
+        "instrument_id": underlying.id,
+        "symbol": underlying.symbol,
+        "name": underlying.name,
+        "last_trade": {
+            "price": money_text(price),
+            "size": 0 if underlying.type == "INDEX" else TRADE_SIZE,
+            "timestamp": timestamp(traded_at),
+        },
+        "last_quote": None,
+        "session": session,
+        "cumulative_volume": None,
+    }
+
+
+def contract_snapshot(contract: Contract) -> JsonObject:
+    """A MarketDataSnapshot of an option: the simulator has no option trades."""
+    return {
+        "instrument_id": contract.id,
+        "symbol": contract.symbol,
+        "name": None,
+        "last_trade": None,
+        "last_quote": None,
+        "session": None,
+        "cumulative_volume": None,
+    }

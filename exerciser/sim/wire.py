@@ -1,0 +1,92 @@
+"""The wire format's small pieces: the envelope, replies, and how values are written.
+
+Success: ``{"data": ..., "error": null, "metadata": {"request_id": ...}}`` (+ pagination
+fields); failure: ``{"error": {"code": N, "message": ...}, "metadata": {...}}`` (+ ``data``
+rows on batch rejections). Money and quantities are strings; times are UTC with ``Z``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+JsonObject = dict[str, Any]
+
+NO_DATA: Any = object()  # marks "no data key at all" (not null)
+
+
+class Reply(NamedTuple):
+    """What an endpoint answers: status, JSON body, extra headers."""
+
+    status: int
+    body: JsonObject
+    headers: dict[str, str]
+
+
+class ApiFailure(Exception):
+    """Raised inside an endpoint to answer with an error envelope."""
+
+    def __init__(self, status: int, message: str, *, data: Any = NO_DATA) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.data = data
+
+    def reply(self) -> Reply:
+        return failure(self.status, self.message, data=self.data)
+
+
+def metadata(**pagination: Any) -> JsonObject:
+    return {"request_id": str(uuid.uuid4()), **pagination}
+
+
+def success(data: Any, *, status: int = 200, page: JsonObject | None = None) -> Reply:
+    return Reply(status, {"data": data, "error": None, "metadata": metadata(**(page or {}))}, {})
+
+
+def failure(
+    status: int,
+    message: str,
+    *,
+    data: Any = NO_DATA,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    body: JsonObject = {}
+    if data is not NO_DATA:
+        body["data"] = data
+    body["error"] = {"code": status, "message": message}
+    body["metadata"] = metadata()
+    return Reply(status, body, dict(headers or {}))
+
+
+def batch(status: int, rows: list[JsonObject], *, error: JsonObject | None) -> Reply:
+    """A submit reply carrying every row, with the batch summary ``error`` (or null)."""
+    return Reply(status, {"data": rows, "error": error, "metadata": metadata()}, {})
+
+
+def decimal_text(value: Decimal) -> str:
+    """A decimal without exponent or trailing zeros: 190, 412.5, 0.005."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "") else text
+
+
+def money_text(value: Decimal) -> str:
+    """Money with at least two decimal places: 250000.00, 0.005."""
+    if value == 0:
+        value = abs(value)
+    exponent = value.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{value:.{places}f}"
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with ``Z``; fractional seconds only when present."""
+    utc = moment.astimezone(UTC)
+    spec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def day(value: date) -> str:
+    return value.isoformat()

@@ -149,9 +149,19 @@ async def test_submit_body_is_an_array_of_rows_with_the_configured_key(id_field:
     assert request.url.path == "/v1/accounts/42/positions/instructions"
     assert request.headers["content-type"] == "application/json"
     assert json.loads(request.content) == [
-        {id_field: "k-1", "instruction_type": "DO_NOT_EXERCISE", "instrument_id": "c-1", "quantity": "10"},
-        {id_field: "k-2", "instruction_type": "DO_NOT_EXERCISE", "instrument_id": "c-1", "quantity": "3"},
-    ]  # fmt: skip
+        {
+            id_field: "k-1",
+            "instruction_type": "DO_NOT_EXERCISE",
+            "instrument_id": "c-1",
+            "quantity": "10",
+        },
+        {
+            id_field: "k-2",
+            "instruction_type": "DO_NOT_EXERCISE",
+            "instrument_id": "c-1",
+            "quantity": "3",
+        },
+    ]
     assert reply.http_status == 200
     assert not reply.partial
     assert reply.rows[0].status is InstructionStatus.SENT
@@ -159,13 +169,20 @@ async def test_submit_body_is_an_array_of_rows_with_the_configured_key(id_field:
 
 
 async def test_207_returns_every_row_with_rejections_and_the_summary() -> None:
-    rejected = row("k-2", "ENGINE_REJECTED", id="00000000-0000-0000-0000-000000000000",
-                   rejection_reason="Duplicate exercise instruction")  # fmt: skip
+    rejected = row(
+        "k-2",
+        "ENGINE_REJECTED",
+        id="00000000-0000-0000-0000-000000000000",
+        rejection_reason="Duplicate exercise instruction",
+    )
     rec = Recorder(
         lambda r: httpx.Response(
             207,
-            json={"data": [row("k-1"), rejected], "error": {"code": 409, "message": "dup"},
-                  "metadata": {"request_id": "r"}},  # fmt: skip
+            json={
+                "data": [row("k-1"), rejected],
+                "error": {"code": 409, "message": "dup"},
+                "metadata": {"request_id": "r"},
+            },
         )
     )
     async with make_client(rec) as client:

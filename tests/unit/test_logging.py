@@ -50,6 +50,10 @@ def test_console_format_is_not_json() -> None:
         json.loads(stream.getvalue())
 
 
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
 def test_secrets_are_redacted_whatever_the_caller_passes() -> None:
     stream = io.StringIO()
     configure_logging(stream=stream, secrets=["tok-SECRET-42"])
@@ -64,7 +68,7 @@ def test_secrets_are_redacted_whatever_the_caller_passes() -> None:
         password="hunter2",
     )
     try:
-        raise RuntimeError("failed with tok-SECRET-42")
+        fail("failed with tok-SECRET-42")
     except RuntimeError:
         logger.exception("crash")
     text = stream.getvalue()

@@ -24,10 +24,12 @@ def test_defaults_point_at_production_with_no_key() -> None:
 
 
 def test_flag_beats_env_beats_file_beats_default(tmp_path: Path) -> None:
-    config = write(
-        tmp_path / "c.toml", "concurrency = 3\nread_timeout = 7.5\npage_size = 50\n"
-    )
-    env = {"EXERCISER_CONFIG": str(config), "EXERCISER_CONCURRENCY": "5", "EXERCISER_PAGE_SIZE": "60"}
+    config = write(tmp_path / "c.toml", "concurrency = 3\nread_timeout = 7.5\npage_size = 50\n")
+    env = {
+        "EXERCISER_CONFIG": str(config),
+        "EXERCISER_CONCURRENCY": "5",
+        "EXERCISER_PAGE_SIZE": "60",
+    }
     settings = load_settings({"concurrency": 9}, environ=env)
     assert settings.concurrency == 9  # flag
     assert settings.page_size == 60  # env over file
@@ -116,7 +118,7 @@ def test_env_key_beats_key_file(tmp_path: Path) -> None:
 
 
 def test_unreadable_or_empty_key_file_is_an_error_without_content(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="api_key_file: .*cannot read"):
+    with pytest.raises(ConfigError, match=r"api_key_file: .*cannot read"):
         load_settings({"api_key_file": tmp_path / "missing"}, environ={})
     empty = write(tmp_path / "empty", "\n")
     with pytest.raises(ConfigError, match="file is empty"):
@@ -132,5 +134,5 @@ def test_invalid_key_value_is_never_echoed(tmp_path: Path) -> None:
 
 
 def test_missing_key_says_how_to_provide_one() -> None:
-    with pytest.raises(ConfigError, match="EXERCISER_API_KEY.*api_key_file.*LoadCredential"):
+    with pytest.raises(ConfigError, match=r"EXERCISER_API_KEY.*api_key_file.*LoadCredential"):
         require_api_key(load_settings({}, environ={}))

@@ -27,11 +27,17 @@ BASE: dict[str, Any] = {
     [
         pytest.param(
             {"instruction_id": "k", "status": "ENGINE_REJECTED", "rejection_reason": "Dup"},
-            InstructionStatus.ENGINE_REJECTED, "Dup", None, id="sdk-docs",
+            InstructionStatus.ENGINE_REJECTED,
+            "Dup",
+            None,
+            id="sdk-docs",
         ),
         pytest.param(
             {"instruction_id": "k", "status": "REJECTED", "rejection_reason": "Dup"},
-            InstructionStatus.REJECTED, "Dup", None, id="openapi-2025-10-31",
+            InstructionStatus.REJECTED,
+            "Dup",
+            None,
+            id="openapi-2025-10-31",
         ),
         pytest.param(
             {
@@ -44,11 +50,13 @@ BASE: dict[str, Any] = {
                     "metadata": {"existing_id": "019e", "attempt": 2},
                 },
             },
-            InstructionStatus.REJECTED, "Duplicate exercise instruction", "DUPLICATE_INSTRUCTION",
+            InstructionStatus.REJECTED,
+            "Duplicate exercise instruction",
+            "DUPLICATE_INSTRUCTION",
             id="sdk-0.11",
         ),
     ],
-)  # fmt: skip
+)
 def test_each_revision_reads_the_same_way(
     extra: dict[str, Any], status: InstructionStatus, reason: str, code: str | None
 ) -> None:
@@ -93,22 +101,38 @@ def test_blank_optional_decimals_read_as_none() -> None:
 
 @pytest.mark.parametrize(
     ("position_type", "quantity", "short"),
-    [("LONG", "10", False), ("SHORT", "-10", True), ("SHORT_CALL", "10", True),
-     ("LONG_PUT", "3", False)],
-)  # fmt: skip
+    [
+        ("LONG", "10", False),
+        ("SHORT", "-10", True),
+        ("SHORT_CALL", "10", True),
+        ("LONG_PUT", "3", False),
+    ],
+)
 def test_short_positions_by_sign_or_by_type(position_type: str, quantity: str, short: bool) -> None:
     position = Position.model_validate(
-        {"account_id": 1, "instrument_id": "i", "symbol": "s", "instrument_type": "OPTION",
-         "quantity": quantity, "available_quantity": "3", "position_type": position_type,
-         "market_value": "0"}  # fmt: skip
+        {
+            "account_id": 1,
+            "instrument_id": "i",
+            "symbol": "s",
+            "instrument_type": "OPTION",
+            "quantity": quantity,
+            "available_quantity": "3",
+            "position_type": position_type,
+            "market_value": "0",
+        }
     )
     assert position.is_short is short
     assert position.is_option
 
 
 def test_contract_type_is_read_case_insensitively_and_checked() -> None:
-    base = {"id": "c", "symbol": "AAPL  261120C00190000", "strike_price": "190",
-            "expiry": "2026-11-20", "multiplier": "100"}  # fmt: skip
+    base = {
+        "id": "c",
+        "symbol": "AAPL  261120C00190000",
+        "strike_price": "190",
+        "expiry": "2026-11-20",
+        "multiplier": "100",
+    }
     assert OptionContract.model_validate({**base, "contract_type": "call"}).contract_type == "CALL"
     with pytest.raises(ValidationError):
         OptionContract.model_validate({**base, "contract_type": "STRADDLE"})
@@ -116,9 +140,13 @@ def test_contract_type_is_read_case_insensitively_and_checked() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "status"),
-    [("SENT", InstructionStatus.SENT), ("accepted", InstructionStatus.ACCEPTED),
-     ("", InstructionStatus.UNKNOWN), (None, InstructionStatus.UNKNOWN),
-     (7, InstructionStatus.UNKNOWN)],
-)  # fmt: skip
+    [
+        ("SENT", InstructionStatus.SENT),
+        ("accepted", InstructionStatus.ACCEPTED),
+        ("", InstructionStatus.UNKNOWN),
+        (None, InstructionStatus.UNKNOWN),
+        (7, InstructionStatus.UNKNOWN),
+    ],
+)
 def test_status_parse_never_raises(raw: object, status: InstructionStatus) -> None:
     assert InstructionStatus.parse(raw) is status

@@ -378,3 +378,11 @@ async def test_the_api_key_never_appears_in_errors() -> None:
             await client.list_accounts()
     assert KEY not in str(info.value)
     assert KEY not in repr(info.value.__dict__)
+
+
+async def test_listing_instructions_sends_no_page_size_and_filters_by_contract() -> None:
+    rec = Recorder(lambda r: envelope([row()]))
+    async with make_client(rec) as client:
+        rows = await client.list_instructions(5, instrument_id="AAPL  261120C00190000")
+    assert rec.requests[0].url.query == b"instrument_id=AAPL%20%20261120C00190000"
+    assert [r.instruction_id for r in rows] == ["k-1"]

@@ -15,7 +15,8 @@ class ClearStreetBookSource:
         self._client = client
 
     async def account_ids(self) -> list[int]:
-        return [a.id for a in await self._client.list_accounts() if a.status.upper() == "ACTIVE"]
+        """Every account that is not CLOSED: an INACTIVE one may still hold options."""
+        return [a.id for a in await self._client.list_accounts() if a.status.upper() != "CLOSED"]
 
     async def positions(self, account_id: int) -> list[Position]:
         return [to_position(p) for p in await self._client.get_positions(account_id)]

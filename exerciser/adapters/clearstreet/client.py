@@ -229,7 +229,8 @@ class ClearStreetClient:
     ) -> list[Instruction]:
         path = f"/v1/accounts/{account_id}/positions/instructions"
         params = {"instrument_id": instrument_id}
-        return [i async for i in self._paginate(path, params, _INSTRUCTIONS)]
+        # This endpoint takes no page_size; follow a next_page_token if one comes.
+        return [i async for i in self._paginate(path, params, _INSTRUCTIONS, sized=False)]
 
     # ---------------------------------------------------------------- writes
 
@@ -278,9 +279,14 @@ class ClearStreetClient:
         return [item for reply in replies for item in _parse(adapter, reply, "GET", path)]
 
     async def _paginate(
-        self, path: str, params: Mapping[str, str | None], adapter: TypeAdapter[list[M]]
+        self,
+        path: str,
+        params: Mapping[str, str | None],
+        adapter: TypeAdapter[list[M]],
+        *,
+        sized: bool = True,
     ) -> AsyncIterator[M]:
-        query: dict[str, Any] = {**params, "page_size": self._page_size}
+        query: dict[str, Any] = {**params, "page_size": self._page_size if sized else None}
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             reply = await self._get(path, query)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, timedelta
 from pathlib import Path
@@ -126,6 +127,7 @@ def main(
     configure_logging(
         level=settings.log_level, fmt=settings.log_format, secrets=[secret], stream=err
     )
+    structlog.contextvars.bind_contextvars(run_id=uuid.uuid4().hex[:12], command=args.command)
     try:
         return _dispatch(args, settings, out)
     except KeyboardInterrupt:

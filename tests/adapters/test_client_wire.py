@@ -134,7 +134,7 @@ async def test_osi_symbols_in_queries_are_percent_encoded() -> None:
     rec = Recorder(lambda r: envelope([]))
     async with make_client(rec) as client:
         await client.get_option_contracts(["AAPL  261120C00190000", "c-2"])
-    assert rec.requests[0].url.query == b"contract_ids=AAPL%20%20261120C00190000,c-2"
+    assert rec.requests[0].url.query == b"contract_ids=AAPL%20%20261120C00190000,c-2&page_size=2"
 
 
 @pytest.mark.parametrize("id_field", ["instruction_id", "client_instruction_id"])

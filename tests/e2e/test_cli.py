@@ -24,6 +24,7 @@ from exerciser.sim import Simulator, load_scenario, running_simulator, sample_sc
 def _reset_logging() -> Iterator[None]:
     yield
     structlog.reset_defaults()
+    structlog.contextvars.clear_contextvars()
 
 
 @pytest.fixture(scope="module")
@@ -51,9 +52,11 @@ def test_demo_loads_the_sample_book_from_the_simulator() -> None:
     assert "business date 2026-11-20" in out
     assert "AAPL  261120C00150000" in out
     assert out.rstrip().endswith("3 accounts, 16 option positions, 15 expiring 2026-11-20")
-    events = [json.loads(line)["event"] for line in err.splitlines()]
-    assert events.count("positions_loaded") == 3
-    assert "book_loaded" in events
+    events = [json.loads(line) for line in err.splitlines()]
+    assert [e["event"] for e in events].count("positions_loaded") == 3
+    assert "book_loaded" in [e["event"] for e in events]
+    assert len({e["run_id"] for e in events}) == 1
+    assert all(e["command"] == "demo" for e in events)
 
 
 def test_positions_against_a_running_simulator(sim: Simulator) -> None:

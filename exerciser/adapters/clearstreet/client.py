@@ -215,13 +215,17 @@ class ClearStreetClient:
     async def get_option_contracts(self, contract_ids: Sequence[str]) -> list[OptionContract]:
         """Contract details by id or OSI symbol, 100 per call, calls in parallel."""
         return await self._by_ids(
-            "/v1/instruments/options/contracts", "contract_ids", contract_ids, _CONTRACTS
+            "/v1/instruments/options/contracts",
+            "contract_ids",
+            contract_ids,
+            _CONTRACTS,
+            sized=True,
         )
 
     async def get_snapshots(self, instrument_ids: Sequence[str]) -> list[Snapshot]:
         """Market-data snapshots by id or symbol, 100 per call, calls in parallel."""
         return await self._by_ids(
-            "/v1/market-data/snapshot", "instrument_ids", instrument_ids, _SNAPSHOTS
+            "/v1/market-data/snapshot", "instrument_ids", instrument_ids, _SNAPSHOTS, sized=False
         )
 
     async def list_instructions(
@@ -270,18 +274,27 @@ class ClearStreetClient:
     # ------------------------------------------------------------- plumbing
 
     async def _by_ids(
-        self, path: str, param: str, ids: Sequence[str], adapter: TypeAdapter[list[M]]
+        self,
+        path: str,
+        param: str,
+        ids: Sequence[str],
+        adapter: TypeAdapter[list[M]],
+        *,
+        sized: bool,
     ) -> list[M]:
+        """At most 100 ids a call, calls in parallel, each following its own pages."""
         unique = list(dict.fromkeys(ids))
-        replies = await asyncio.gather(
-            *(self._get(path, {param: chunk}) for chunk in _chunks(unique, MAX_IDS_PER_CALL))
-        )
-        return [item for reply in replies for item in _parse(adapter, reply, "GET", path)]
+
+        async def chunk(part: Sequence[str]) -> list[M]:
+            return [x async for x in self._paginate(path, {param: part}, adapter, sized=sized)]
+
+        parts = await asyncio.gather(*(chunk(p) for p in _chunks(unique, MAX_IDS_PER_CALL)))
+        return [item for part in parts for item in part]
 
     async def _paginate(
         self,
         path: str,
-        params: Mapping[str, str | None],
+        params: Mapping[str, str | Sequence[str] | None],
         adapter: TypeAdapter[list[M]],
         *,
         sized: bool = True,

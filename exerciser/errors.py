@@ -2,6 +2,8 @@
 
     ExerciserError
     ├── ConfigError                 settings or a config file is invalid (exit 2)
+    │   ├── RulesError              a rules file is invalid
+    │   └── PricesError             a --prices file is invalid
     ├── BrokerError                 talking to the Clear Street API went wrong
     │   ├── BrokerTransientError    worth retrying: 5xx, 429, timeouts, connection resets
     │   ├── BrokerPermanentError    retrying the same request cannot help
@@ -12,7 +14,7 @@
     │   ├── BrokerAmbiguousError    a POST or DELETE whose reply never arrived: it may or
     │   │                           may not have taken effect; look before you resend
     │   └── BrokerProtocolError     the reply is not JSON or not the documented envelope
-    └── (later: RulesError, JournalError, AlertError)
+    └── (later: JournalError, AlertError)
 
 "Do not exercise" is a decision, never an exception. Library errors (httpx, pydantic)
 are translated at the edge and chained with ``from``. Messages never carry secrets.
@@ -34,6 +36,14 @@ class ConfigError(ExerciserError):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = tuple(problems)
         super().__init__("; ".join(self.problems))
+
+
+class RulesError(ConfigError):
+    """A rules file is invalid; each problem names file, line, column, field and value."""
+
+
+class PricesError(ConfigError):
+    """A prices file is invalid; each problem names file, line, field and value."""
 
 
 class BrokerError(ExerciserError):

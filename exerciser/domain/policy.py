@@ -68,12 +68,27 @@ class Policy:
     ex_by_ex: ExByEx = ExByEx.NORMAL
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Policy:
-        return replace(self, **overrides) if overrides else self
+        """A copy with ``overrides`` applied; enum names and decimal strings are
+        converted to the field's type (the loader has already validated them)."""
+        if not overrides:
+            return self
+        return replace(self, **{name: _coerce(name, v) for name, v in overrides.items()})
 
 
 POLICY_FIELDS: Mapping[str, type] = {
     f.name: type(getattr(Policy(), f.name)) for f in fields(Policy)
 }
+
+
+def _coerce(name: str, value: Any) -> Any:
+    kind = POLICY_FIELDS[name]
+    if isinstance(value, kind):
+        return value
+    if issubclass(kind, StrEnum):
+        return kind(value)
+    if kind is Decimal:
+        return Decimal(str(value))
+    return value
 
 
 def normalize_symbol(symbol: str) -> str:

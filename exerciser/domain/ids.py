@@ -1,0 +1,45 @@
+"""Deterministic instruction ids: the idempotency keys the broker deduplicates on.
+
+The same business date, account, contract, instruction type and quantity give the same
+id on any machine and after any restart, so a resend can never create a second
+instruction; a changed quantity or type is a new instruction with a new id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from decimal import Decimal
+
+from exerciser.domain.instructions import InstructionType
+
+_ABBREVIATION = {
+    InstructionType.EXERCISE: "EX",
+    InstructionType.DO_NOT_EXERCISE: "DNE",
+    InstructionType.CONTRARY_EXERCISE: "CEA",
+}
+
+
+def instruction_id(
+    *,
+    business_date: date,
+    account_id: int,
+    instrument_id: str,
+    instruction_type: InstructionType,
+    quantity: Decimal,
+) -> str:
+    """``xr-20261120-19816-DNE-<20 hex>``: readable prefix, hashed identity; at most 64
+    characters of ``[A-Za-z0-9-]``."""
+    canonical = "|".join(
+        (
+            "v1",
+            business_date.isoformat(),
+            str(account_id),
+            instrument_id.strip().lower(),
+            instruction_type.value,
+            format(quantity.normalize(), "f"),
+        )
+    )
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    account = str(account_id)[-12:]
+    return f"xr-{business_date:%Y%m%d}-{account}-{_ABBREVIATION[instruction_type]}-{digest}"

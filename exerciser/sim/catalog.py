@@ -73,7 +73,10 @@ class Catalog:
 
     def spot(self, underlying: Underlying, now: datetime) -> Decimal:
         current = self._underlyings[underlying.symbol]
-        return last_trade(current, close_at=self._scenario.close_at, now=now)[0]
+        scenario = self._scenario
+        return last_trade(
+            current, close_at=scenario.close_at, after_hours_at=scenario.after_hours_at, now=now
+        )[0]
 
     def set_prices(
         self,
@@ -143,8 +146,14 @@ class Catalog:
             if isinstance(instrument, Contract):
                 rows.append(contract_snapshot(instrument))
             else:
-                close_at = self._scenario.close_at
-                rows.append(underlying_snapshot(instrument, close_at=close_at, now=now))
+                rows.append(
+                    underlying_snapshot(
+                        instrument,
+                        close_at=self._scenario.close_at,
+                        after_hours_at=self._scenario.after_hours_at,
+                        now=now,
+                    )
+                )
         return wire.success(rows)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import cast
@@ -26,10 +26,12 @@ from exerciser.sim.scenario import (
 
 NEW_YORK = ZoneInfo("America/New_York")
 MAX_PAGE_SIZE = 1000
+AFTER_HOURS_DELAY = timedelta(minutes=5)
 
 _TOP = (
     "business_date",
     "close_at",
+    "after_hours_at",
     "cutoff_at",
     "token",
     "revision",
@@ -82,6 +84,8 @@ def _scenario(top: Fields, source: str) -> Scenario:
         close.moment() if close else datetime.combine(business_date, time(16), tzinfo=NEW_YORK)
     )
     cutoff = top.get("cutoff_at")
+    after_hours = top.get("after_hours_at")
+    after_hours_at = after_hours.moment() if after_hours else close_at + AFTER_HOURS_DELAY
     underlyings = tuple(read_underlying(item) for item in top.field("underlyings").items())
     symbols = {u.symbol: u for u in underlyings}
     contracts = tuple(read_contract(item, symbols) for item in top.field("contracts").items())
@@ -104,6 +108,7 @@ def _scenario(top: Fields, source: str) -> Scenario:
         source=source,
         business_date=business_date,
         close_at=close_at,
+        after_hours_at=after_hours_at,
         cutoff_at=cutoff.moment() if cutoff else None,
         token=token.text() if token else "sim-token",
         revision=cast(Revision, revision.choice(REVISIONS)) if revision else DEFAULT_REVISION,

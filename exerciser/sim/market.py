@@ -1,8 +1,10 @@
 """Prices as the simulated clock sees them.
 
-Until ``close_at`` an underlying's last trade is its regular-session ``close`` (stamped one
-second before the close); after it, the after-hours ``last``, stamped with the current time
-but never later than four hours after the close.
+Until ``after_hours_at`` (by default five minutes after ``close_at``) an underlying's last
+trade is its regular-session ``close``, stamped one second before the close; from then on
+it is the after-hours ``last``, stamped with the current time but never later than four
+hours after the close. The gap is what a daemon has to capture the close (the OCC
+reference) from the snapshot before after-hours trading replaces it.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ TRADE_SIZE = 100
 
 
 def last_trade(
-    underlying: Underlying, *, close_at: datetime, now: datetime
+    underlying: Underlying, *, close_at: datetime, after_hours_at: datetime, now: datetime
 ) -> tuple[Decimal, datetime]:
     """The price and time of the latest trade at ``now``."""
-    if now <= close_at:
+    if now < after_hours_at or underlying.last == underlying.close:
         return underlying.close, close_at - timedelta(seconds=1)
     return underlying.last, min(now, close_at + AFTER_HOURS)
 
@@ -33,9 +35,13 @@ def intrinsic(contract: Contract, spot: Decimal) -> Decimal:
     return max(Decimal(0), contract.strike - spot)
 
 
-def underlying_snapshot(underlying: Underlying, *, close_at: datetime, now: datetime) -> JsonObject:
+def underlying_snapshot(
+    underlying: Underlying, *, close_at: datetime, after_hours_at: datetime, now: datetime
+) -> JsonObject:
     """A MarketDataSnapshot of a stock or index (an index trades size 0)."""
-    price, traded_at = last_trade(underlying, close_at=close_at, now=now)
+    price, traded_at = last_trade(
+        underlying, close_at=close_at, after_hours_at=after_hours_at, now=now
+    )
     session = None
     if underlying.previous_close is not None:
         change = price - underlying.previous_close

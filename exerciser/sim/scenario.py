@@ -120,6 +120,7 @@ class Scenario:
     source: str
     business_date: date
     close_at: datetime
+    after_hours_at: datetime  # when the first after-hours trade replaces the close
     cutoff_at: datetime | None
     token: str
     revision: Revision

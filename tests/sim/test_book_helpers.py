@@ -41,7 +41,7 @@ def test_set_prices_last_only_changes_the_after_hours_price(
 ) -> None:
     sim.book.set_prices("aapl", last="200.00", previous_close="190.00")
     before = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
-    clock.now = CLOSE_AT.replace(minute=1)
+    clock.now = CLOSE_AT.replace(minute=5)
     after = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
 
     assert before.json()["data"][0]["last_trade"]["price"] == "190.40"

@@ -298,21 +298,28 @@ def test_a_snapshot_before_the_close_shows_the_close_one_second_before_it(
     }
 
 
-def test_the_snapshot_switches_from_close_to_last_when_the_clock_passes_the_close(
+def test_the_snapshot_keeps_the_close_until_after_hours_trading_replaces_it(
     clock: FakeClock, client: httpx.Client
 ) -> None:
     clock.now = CLOSE_AT
     at_close = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
-    clock.advance(seconds=1)
+    clock.advance(minutes=4, seconds=59)
+    just_after = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
+    clock.advance(seconds=2)
     after = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
     clock.advance(hours=9)
     late = client.get("/v1/market-data/snapshot", params={"instrument_ids": "AAPL"})
 
     assert at_close.json()["data"][0]["last_trade"]["price"] == "190.40"
+    assert just_after.json()["data"][0]["last_trade"] == {
+        "price": "190.40",
+        "size": 100,
+        "timestamp": "2026-11-20T20:59:59Z",
+    }
     assert after.json()["data"][0]["last_trade"] == {
         "price": "191.10",
         "size": 100,
-        "timestamp": "2026-11-20T21:00:01Z",
+        "timestamp": "2026-11-20T21:05:01Z",
     }
     assert late.json()["data"][0]["last_trade"]["timestamp"] == "2026-11-21T01:00:00Z"
 

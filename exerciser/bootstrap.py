@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import date
+from pathlib import Path
+
 from pydantic import SecretStr
 
 from exerciser import __version__
+from exerciser.adapters.calendar import XnysCalendar
 from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
+from exerciser.adapters.reference_store import FileReferenceStore
+from exerciser.adapters.rules_yaml import load_rules
+from exerciser.domain.policy import RuleSet
 from exerciser.settings import Settings, require_api_key
 
 
@@ -22,3 +29,17 @@ def build_client(settings: Settings, *, api_key: SecretStr | None = None) -> Cle
         retry=RetryPolicy(attempts=settings.retry_attempts),
         user_agent=f"exerciser/{__version__}",
     )
+
+
+def build_calendar(today: date) -> XnysCalendar:
+    """The XNYS calendar from a year back to two years ahead of ``today``."""
+    return XnysCalendar.around(today)
+
+
+def build_rules(settings: Settings) -> RuleSet:
+    """The configured rules file, or the built-in defaults when none is set."""
+    return load_rules(settings.rules_file) if settings.rules_file else RuleSet()
+
+
+def build_reference_store(settings: Settings) -> FileReferenceStore:
+    return FileReferenceStore(Path(settings.state_dir) / "references")

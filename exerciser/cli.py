@@ -1,4 +1,4 @@
-"""Command line: ``exerciser demo | simulate | positions``.
+"""Command line: ``exerciser demo | simulate | positions | plan | rules check``.
 
 ``main(argv) -> int`` only parses, wires and maps errors to exit codes:
 0 success, 1 failure, 2 bad input or settings, 3 broker unreachable, 130 interrupted.
@@ -7,21 +7,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, timedelta
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import NoReturn, TextIO
 
 import structlog
-from pydantic import SecretStr
 
 from exerciser import __version__
-from exerciser.adapters.clearstreet.broker import ClearStreetBookSource
-from exerciser.bootstrap import build_client
-from exerciser.domain.book import Book
+from exerciser.commands import demo, plan, positions, rules, simulate
+from exerciser.domain.calendar import CalendarRangeError
 from exerciser.errors import (
     BrokerAmbiguousError,
     BrokerAuthError,
@@ -30,17 +26,8 @@ from exerciser.errors import (
     ExerciserError,
 )
 from exerciser.logging import configure_logging
-from exerciser.reports.table import render_table
-from exerciser.services.load import load_book
 from exerciser.settings import Settings, load_settings
-from exerciser.sim import (
-    Scenario,
-    ScenarioError,
-    load_scenario,
-    running_simulator,
-    sample_scenario_path,
-    serve,
-)
+from exerciser.sim import ScenarioError
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -70,37 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"exerciser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser(
-        "demo",
-        parents=[settings],
-        help="run an expiry cycle against the built-in simulator",
-        description="Start the broker simulator with a sample book and run against it.",
-    )
-    demo.add_argument("--scenario", type=Path, help="scenario YAML (default: the sample book)")
-
-    simulate = commands.add_parser(
-        "simulate",
-        parents=[settings],
-        help="serve the local broker simulator",
-        description="Serve the Clear Street API simulator until interrupted.",
-    )
-    simulate.add_argument("--host", default="127.0.0.1")
-    simulate.add_argument("--port", type=int, default=8181, help="0 picks a free port")
-    simulate.add_argument("--scenario", type=Path, help="scenario YAML (default: the sample book)")
-
-    positions = commands.add_parser(
-        "positions",
-        parents=[settings],
-        help="load and show option positions from the broker",
-        description="Load accounts, option positions, contracts and prices, and print them.",
-    )
-    positions.add_argument(
-        "--date", type=date.fromisoformat, help="only contracts expiring on this date"
-    )
+    for command in (demo, simulate, positions, plan, rules):
+        command.add_parser(commands, [settings])
     return parser
 
 
-_NOT_SETTINGS = frozenset({"command", "scenario", "host", "port", "date"})
+# Command arguments that are not settings.
+_NOT_SETTINGS = frozenset(
+    {
+        "command",
+        "scenario",
+        "host",
+        "port",
+        "date",
+        "as_of",
+        "account",
+        "prices",
+        "format",
+        "output",
+        "rules_command",
+        "file",
+    }
+)
 
 
 def main(
@@ -132,14 +110,16 @@ def main(
         return _dispatch(args, settings, out)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
-    except (ExerciserError, ScenarioError) as exc:
+    except (ExerciserError, ScenarioError, CalendarRangeError) as exc:
         code, problems = _explain(exc)
         for problem in problems:
             print(f"exerciser: error: {problem}", file=err)
         return code
 
 
-def _explain(exc: ExerciserError | ScenarioError) -> tuple[int, Sequence[str]]:
+def _explain(
+    exc: ExerciserError | ScenarioError | CalendarRangeError,
+) -> tuple[int, Sequence[str]]:
     """The exit code for an error, and the lines that tell the operator about it."""
     if isinstance(exc, ConfigError):
         return EXIT_BAD_INPUT, exc.problems
@@ -147,7 +127,7 @@ def _explain(exc: ExerciserError | ScenarioError) -> tuple[int, Sequence[str]]:
         return EXIT_BAD_INPUT, [f"broker refused the credentials: {exc}"]
     if isinstance(exc, BrokerTransientError | BrokerAmbiguousError):
         return EXIT_UNREACHABLE, [f"broker unreachable: {exc}"]
-    if isinstance(exc, ScenarioError):
+    if isinstance(exc, ScenarioError | CalendarRangeError):
         return EXIT_BAD_INPUT, [str(exc)]
     return EXIT_FAILED, [str(exc)]
 
@@ -158,90 +138,11 @@ def entrypoint() -> NoReturn:
 
 def _dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "simulate":
-        return _simulate(args, out)
+        return simulate.run(args, out)
+    if args.command == "rules":
+        return rules.run(args, out)
     if args.command == "demo":
-        return _demo(args, settings, out)
-    return _positions(args, settings, out)
-
-
-def _scenario(args: argparse.Namespace) -> Scenario:
-    return load_scenario(args.scenario or sample_scenario_path())
-
-
-def _simulate(args: argparse.Namespace, out: TextIO) -> int:
-    scenario = _scenario(args)
-
-    def ready(base_url: str) -> None:
-        print(f"simulator listening on {base_url} (token {scenario.token!r})", file=out)
-        out.flush()
-
-    serve(scenario, args.host, args.port, on_ready=ready)
-    return EXIT_OK
-
-
-def _demo(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    scenario = _scenario(args)
-    # A rehearsal clock: ten minutes after the scenario's close, when the day's
-    # decisions are made.
-    rehearsal_at = scenario.close_at.astimezone(UTC) + timedelta(minutes=10)
-    with running_simulator(scenario, clock=lambda: rehearsal_at) as sim:
-        print(
-            f"Simulated broker at {sim.base_url}, business date {scenario.business_date}, "
-            f"clock {rehearsal_at.isoformat()}",
-            file=out,
-        )
-        demo_settings = settings.model_copy(update={"api_base_url": sim.base_url})
-        book = asyncio.run(_load(demo_settings, api_key=sim.token))
-    _print_book(book, scenario.business_date, out)
-    return EXIT_OK
-
-
-def _positions(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    book = asyncio.run(_load(settings))
-    _print_book(book, args.date, out)
-    return EXIT_OK
-
-
-async def _load(settings: Settings, *, api_key: str | None = None) -> Book:
-    key = SecretStr(api_key) if api_key is not None else None
-    async with build_client(settings, api_key=key) as client:
-        return await load_book(
-            ClearStreetBookSource(client),
-            account_ids=settings.accounts,
-            concurrency=settings.concurrency,
-        )
-
-
-def _print_book(book: Book, day: date | None, out: TextIO) -> None:
-    rows: list[list[Any]] = []
-    for account in book.accounts:
-        for position in account.option_positions:
-            contract = book.contracts.get(position.instrument_id)
-            if day is not None and (contract is None or contract.expiry != day):
-                continue
-            quote = book.quotes.get(contract.underlying_id or "") if contract else None
-            rows.append(
-                [
-                    account.account_id,
-                    position.symbol,
-                    position.quantity,
-                    position.available_quantity,
-                    contract.right if contract else None,
-                    contract.strike if contract else None,
-                    contract.expiry.isoformat() if contract else None,
-                    contract.multiplier if contract else None,
-                    quote.symbol if quote else None,
-                    quote.price if quote else None,
-                ]
-            )
-    headers = [
-        "account", "contract", "qty", "avail", "right", "strike", "expiry", "mult",
-        "underlying", "last",
-    ]  # fmt: skip
-    print(render_table(headers, rows), file=out)
-    expiring = len(book.expiring_on(day)) if day else None
-    total = sum(len(a.option_positions) for a in book.accounts)
-    summary = f"{len(book.accounts)} accounts, {total} option positions"
-    if expiring is not None:
-        summary += f", {expiring} expiring {day}"
-    print(summary, file=out)
+        return demo.run(args, settings, out)
+    if args.command == "plan":
+        return plan.run(args, settings, out)
+    return positions.run(args, settings, out)

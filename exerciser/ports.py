@@ -5,7 +5,8 @@ Services depend on these; adapters implement them; ``bootstrap`` wires one to th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import date
 from decimal import Decimal
 from typing import Protocol
 
@@ -24,3 +25,11 @@ class BookSource(Protocol):
     async def contracts(self, contract_ids: Sequence[str]) -> list[Contract]: ...
 
     async def quotes(self, instrument_ids: Sequence[str]) -> list[Quote]: ...
+
+
+class ReferenceStore(Protocol):
+    """Keeps the OCC reference prices captured right after the close, per day."""
+
+    def get(self, day: date) -> dict[str, Decimal]: ...
+
+    def put(self, day: date, captured: Mapping[str, Decimal]) -> None: ...

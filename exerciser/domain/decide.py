@@ -187,9 +187,11 @@ def _assess(  # noqa: PLR0911, PLR0912 - a sequence of gates reads best as early
         decision = price.latest
     itm_ref = itm_amount(terms.right, reference, terms.strike)
     occ_would = policy.ex_by_ex is ExByEx.NORMAL and itm_ref >= policy.ex_by_ex_threshold
+    itm = itm_amount(terms.right, decision, terms.strike)
+    moneyness = f"in the money by {itm}" if itm >= 0 else f"out of the money by {-itm}"
     reasons = [
-        f"{underlying} reference {reference} ({price.source}), decision price {decision}; "
-        f"in the money by {itm_amount(terms.right, decision, terms.strike)} per share"
+        f"{underlying} reference {reference} ({price.source}), decision price {decision}: "
+        f"{moneyness} per share"
     ]
     if policy.ex_by_ex is ExByEx.WAIVED:
         reasons.append(f"OCC waived exercise-by-exception for {underlying}: nothing is automatic")
@@ -206,7 +208,7 @@ def _assess(  # noqa: PLR0911, PLR0912 - a sequence of gates reads best as early
         reference=reference,
         decision=decision,
         itm_ref=itm_ref,
-        itm=itm_amount(terms.right, decision, terms.strike),
+        itm=itm,
         occ_would=occ_would,
         reasons=reasons,
     )
@@ -244,6 +246,8 @@ def _intend(
 
 
 def _threshold_failures(case: _Case, policy: Policy, quantity: Decimal) -> list[str]:
+    if case.itm <= 0:
+        return ["nothing to gain by exercising"]
     failures = []
     if case.itm < policy.min_itm:
         failures.append(f"not worth exercising: {case.itm} < min_itm {policy.min_itm}")

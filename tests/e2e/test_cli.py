@@ -46,15 +46,18 @@ def free_port() -> int:
     return port
 
 
-def test_demo_loads_the_sample_book_from_the_simulator() -> None:
+def test_demo_loads_the_sample_book_and_plans_the_day() -> None:
     code, out, err = run("demo")
     assert code == 0, err
     assert "business date 2026-11-20" in out
     assert "AAPL  261120C00150000" in out
-    assert out.rstrip().endswith("3 accounts, 16 option positions, 15 expiring 2026-11-20")
+    assert "3 accounts, 16 option positions, 15 expiring 2026-11-20" in out
+    assert "Plan for 2026-11-20" in out
+    assert out.rstrip().endswith("16 rows, 2 instructions to send, 2 for manual review, 0 warnings")
     events = [json.loads(line) for line in err.splitlines()]
     assert [e["event"] for e in events].count("positions_loaded") == 3
     assert "book_loaded" in [e["event"] for e in events]
+    assert "plan_made" in [e["event"] for e in events]
     assert len({e["run_id"] for e in events}) == 1
     assert all(e["command"] == "demo" for e in events)
 

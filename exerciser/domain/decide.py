@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
+from functools import lru_cache
 
 from exerciser.domain.book import AccountBook, Contract, Position, Right
 from exerciser.domain.ids import instruction_id
@@ -130,11 +131,13 @@ def _decide_account(
     return rows
 
 
-def _assess(  # noqa: PLR0911, PLR0912 - a sequence of gates reads best as early returns
+def _assess(  # noqa: PLR0911 - a sequence of gates reads best as early returns
     inputs: DecisionInputs, account: AccountBook, position: Position, warnings: list[str]
 ) -> _Case | PlanRow | None:
     """A ``_Case`` to decide on, a final row, or None when it does not expire today."""
-    terms, problem = _terms(position, inputs.contracts.get(position.instrument_id))
+    terms, problem = _terms(
+        position.symbol, position.underlying_id, inputs.contracts.get(position.instrument_id)
+    )
     if terms is None:
         return _bare_row(inputs, position, problem or "unknown contract")
     if not inputs.expires_today(terms.expiry):
@@ -181,7 +184,38 @@ def _assess(  # noqa: PLR0911, PLR0912 - a sequence of gates reads best as early
         why = price.problem if price is not None and price.problem else f"{underlying}: no price"
         return base.row(PlanAction.MANUAL_REVIEW, [why or "no usable price"])
 
+    market = _market(terms, price, policy, underlying)
+    return _Case(
+        position=position,
+        terms=terms,
+        underlying=underlying,
+        rules=resolved,
+        price=price,
+        reference=market.reference,
+        decision=market.decision,
+        itm_ref=market.itm_ref,
+        itm=market.itm,
+        occ_would=market.occ_would,
+        reasons=list(market.reasons),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Market:
+    reference: Decimal
+    decision: Decimal
+    itm_ref: Decimal
+    itm: Decimal
+    occ_would: bool
+    reasons: tuple[str, ...]
+
+
+@lru_cache(maxsize=65536)
+def _market(terms: _Terms, price: UnderlyingPrice, policy: Policy, underlying: str) -> _Market:
+    """Prices, moneyness and OCC's default for one contract under one policy. Cached: the
+    same contract recurs across thousands of accounts."""
     reference = price.reference
+    assert reference is not None  # checked by the caller: price.usable
     decision = reference
     if policy.decision_price is DecisionPrice.LATEST and price.latest is not None:
         decision = price.latest
@@ -199,19 +233,7 @@ def _assess(  # noqa: PLR0911, PLR0912 - a sequence of gates reads best as early
         reasons.append(f"OCC would exercise: {itm_ref} >= threshold {policy.ex_by_ex_threshold}")
     else:
         reasons.append(f"OCC would not exercise: {itm_ref} < threshold {policy.ex_by_ex_threshold}")
-    return _Case(
-        position=position,
-        terms=terms,
-        underlying=underlying,
-        rules=resolved,
-        price=price,
-        reference=reference,
-        decision=decision,
-        itm_ref=itm_ref,
-        itm=itm,
-        occ_would=occ_would,
-        reasons=reasons,
-    )
+    return _Market(reference, decision, itm_ref, itm, occ_would, tuple(reasons))
 
 
 def _intend(
@@ -453,14 +475,17 @@ def _bare_row(inputs: DecisionInputs, position: Position, problem: str) -> PlanR
     )
 
 
-def _terms(position: Position, contract: Contract | None) -> tuple[_Terms | None, str | None]:
+@lru_cache(maxsize=65536)
+def _terms(
+    symbol: str, underlying_id: str | None, contract: Contract | None
+) -> tuple[_Terms | None, str | None]:
     """Contract data is authoritative; the OSI symbol is the fallback and the cross-check.
     Returns the terms, and a problem that sends the row to a human (terms may still be
-    known, so the row can say what it is)."""
+    known, so the row can say what it is). Cached: contracts recur across accounts."""
     osi: OsiSymbol | None = None
     osi_error = None
     try:
-        osi = parse_osi(position.symbol)
+        osi = parse_osi(symbol)
     except OsiError as exc:
         osi_error = str(exc)
     if contract is None:
@@ -472,7 +497,7 @@ def _terms(position: Position, contract: Contract | None) -> tuple[_Terms | None
             strike=osi.strike,
             expiry=osi.expiry,
             multiplier=STANDARD_MULTIPLIER,
-            underlying_id=position.underlying_id,
+            underlying_id=underlying_id,
             settle_on_open=False,
             adjusted=osi.is_adjusted,
         ), "no contract data from the broker: terms read from the OSI symbol only"
@@ -483,7 +508,7 @@ def _terms(position: Position, contract: Contract | None) -> tuple[_Terms | None
         strike=contract.strike,
         expiry=contract.expiry,
         multiplier=contract.multiplier,
-        underlying_id=contract.underlying_id or position.underlying_id,
+        underlying_id=contract.underlying_id or underlying_id,
         settle_on_open=contract.settle_on_open,
         adjusted=osi.is_adjusted if osi is not None else False,
     )

@@ -21,10 +21,14 @@ class PlanAction(StrEnum):
 
     @property
     def instruction_type(self) -> InstructionType | None:
-        try:
-            return InstructionType(self.value)
-        except ValueError:
-            return None
+        return _INSTRUCTION_TYPES.get(self)
+
+
+_INSTRUCTION_TYPES = {
+    PlanAction.EXERCISE: InstructionType.EXERCISE,
+    PlanAction.DO_NOT_EXERCISE: InstructionType.DO_NOT_EXERCISE,
+    PlanAction.CONTRARY_EXERCISE: InstructionType.CONTRARY_EXERCISE,
+}
 
 
 class Outcome(StrEnum):

@@ -90,12 +90,16 @@ class _Case:
     underlying: str
     rules: Resolved
     price: UnderlyingPrice
-    reference: Decimal
-    decision: Decimal
-    itm_ref: Decimal
-    itm: Decimal
-    occ_would: bool
+    market: _Market
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def itm(self) -> Decimal:
+        return self.market.itm
+
+    @property
+    def occ_would(self) -> bool:
+        return self.market.occ_would
 
 
 def decide(inputs: DecisionInputs) -> Plan:
@@ -191,11 +195,7 @@ def _assess(  # noqa: PLR0911 - a sequence of gates reads best as early returns
         underlying=underlying,
         rules=resolved,
         price=price,
-        reference=market.reference,
-        decision=market.decision,
-        itm_ref=market.itm_ref,
-        itm=market.itm,
-        occ_would=market.occ_would,
+        market=market,
         reasons=list(market.reasons),
     )
 
@@ -349,16 +349,7 @@ def _final(
     else:
         action = PlanAction.NONE
         extra.append("not exercised: it lapses")
-    return base.row(
-        action,
-        case.reasons + extra,
-        quantity=quantity,
-        want=want,
-        occ_would=case.occ_would,
-        itm=case.itm,
-        reference=case.reference,
-        decision=case.decision,
-    )
+    return base.row(action, case.reasons + extra, quantity=quantity, want=want, market=case.market)
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,10 +368,7 @@ class _RowBase:
         *,
         quantity: Decimal | None = None,
         want: bool | None = None,
-        occ_would: bool | None = None,
-        itm: Decimal | None = None,
-        reference: Decimal | None = None,
-        decision: Decimal | None = None,
+        market: _Market | None = None,
     ) -> PlanRow:
         position, terms = self.position, self.terms
         qty = position.available_quantity if quantity is None else quantity
@@ -397,10 +385,7 @@ class _RowBase:
             underlying=self.underlying,
             price=self.price,
             want=want,
-            occ_would=occ_would,
-            itm=itm,
-            reference=reference,
-            decision=decision,
+            market=market,
         )
 
 
@@ -415,11 +400,10 @@ def _build_row(
     underlying: str | None = None,
     price: UnderlyingPrice | None = None,
     want: bool | None = None,
-    occ_would: bool | None = None,
-    itm: Decimal | None = None,
-    reference: Decimal | None = None,
-    decision: Decimal | None = None,
+    market: _Market | None = None,
 ) -> PlanRow:
+    occ_would = market.occ_would if market is not None else None
+    reference = market.reference if market is not None else _reference(price)
     key = _key(inputs, position.account_id, position.instrument_id, action, quantity)
     return PlanRow(
         account_id=position.account_id,
@@ -434,10 +418,10 @@ def _build_row(
         position_quantity=position.quantity,
         available_quantity=position.available_quantity,
         quantity=quantity,
-        occ_reference_price=reference if reference is not None else _reference(price),
-        decision_price=decision,
+        occ_reference_price=reference,
+        decision_price=market.decision if market is not None else None,
         price_source=price.source.value if price is not None else None,
-        itm_amount=itm,
+        itm_amount=market.itm if market is not None else None,
         occ_would_exercise=occ_would,
         want_exercise=want,
         action=action,

@@ -6,11 +6,14 @@ Services depend on these; adapters implement them; ``bootstrap`` wires one to th
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from exerciser.domain.book import Contract, Position, Quote
+from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowUpdate
+from exerciser.domain.plan import Plan
 
 
 class BookSource(Protocol):
@@ -33,3 +36,91 @@ class ReferenceStore(Protocol):
     def get(self, day: date) -> dict[str, Decimal]: ...
 
     def put(self, day: date, captured: Mapping[str, Decimal]) -> None: ...
+
+
+class InstructionBroker(Protocol):
+    """The broker's position-instruction endpoints. Errors are ``exerciser.errors``:
+    transient, permanent (auth, not found, conflict, validation, each carrying the rows
+    the reply had), ambiguous (the reply never came)."""
+
+    async def list_instructions(self, account_id: int) -> list[BrokerInstruction]: ...
+
+    async def submit(self, account_id: int, rows: Sequence[LedgerRow]) -> SubmitReply: ...
+
+    async def cancel(self, account_id: int, server_id: str) -> BrokerInstruction: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubmitReply:
+    """A submit the broker answered 200 (all stored) or 207 (some rejected)."""
+
+    http_status: int
+    rows: tuple[BrokerInstruction, ...]
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    run_id: str
+    business_date: date
+    as_of: datetime
+    started_at: datetime
+    command: str
+    dry_run: bool
+
+
+class Journal(Protocol):
+    """The source of truth for what we intended and what we know. Every method that
+    writes is one transaction."""
+
+    def begin_run(self, run: RunRecord) -> None: ...
+
+    def end_run(self, run_id: str, *, ended_at: datetime, outcome: str) -> None: ...
+
+    def record_plan(self, run_id: str, plan: Plan, *, at: datetime) -> list[LedgerRow]:
+        """Store every plan row (with its reasons) under ``run_id``; each intended
+        instruction not yet in the ledger becomes a PENDING row. Returns the ledger rows
+        of this plan's instructions, old or new."""
+        ...
+
+    def rows(self, business_date: date) -> list[LedgerRow]: ...
+
+    def row(self, instruction_id: str) -> LedgerRow | None: ...
+
+    def record_attempt(
+        self, run_id: str, *, account_id: int, instruction_ids: Sequence[str], at: datetime
+    ) -> int:
+        """Write-ahead: these rows are about to be sent. Returns the attempt id."""
+        ...
+
+    def apply(
+        self,
+        run_id: str,
+        updates: Sequence[RowUpdate],
+        *,
+        at: datetime,
+        source: str,
+        attempt_id: int | None = None,
+        attempt_outcome: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Apply updates (and close an attempt) in one transaction; every state seen is
+        kept for audit. ``source`` says where they came from: submit, list, cancel,
+        decision."""
+        ...
+
+    def supersede(self, run_id: str, instruction_id: str, *, at: datetime, reason: str) -> None:
+        """Mark a row as replaced by a later plan (it is to be cancelled)."""
+        ...
+
+    def event(
+        self,
+        run_id: str | None,
+        kind: str,
+        *,
+        at: datetime,
+        instruction_id: str | None = None,
+        account_id: int | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> None: ...

@@ -1,4 +1,5 @@
-"""Command line: ``exerciser demo | simulate | positions | plan | rules check``.
+"""Command line: ``exerciser demo | simulate | positions | plan | run | status | cancel |
+rules check``.
 
 ``main(argv) -> int`` only parses, wires and maps errors to exit codes:
 0 success, 1 failure, 2 bad input or settings, 3 broker unreachable, 130 interrupted.
@@ -7,16 +8,19 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from types import ModuleType
+from typing import Any, NoReturn, TextIO
 
 import structlog
 
 from exerciser import __version__
-from exerciser.commands import demo, plan, positions, rules, simulate
+from exerciser.commands import cancel, demo, plan, positions, rules, run, simulate, status
+from exerciser.commands._common import Context
 from exerciser.domain.calendar import CalendarRangeError
 from exerciser.errors import (
     BrokerAmbiguousError,
@@ -28,6 +32,18 @@ from exerciser.errors import (
 from exerciser.logging import configure_logging
 from exerciser.settings import Settings, load_settings
 from exerciser.sim import ScenarioError
+
+# Each command module has add_parser(commands, parents) and run(args, context) -> int.
+_COMMANDS: dict[str, ModuleType] = {
+    "demo": demo,
+    "simulate": simulate,
+    "positions": positions,
+    "plan": plan,
+    "run": run,
+    "status": status,
+    "cancel": cancel,
+    "rules": rules,
+}
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -57,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"exerciser {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for command in (demo, simulate, positions, plan, rules):
+    for command in _COMMANDS.values():
         command.add_parser(commands, [settings])
     return parser
 
@@ -65,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Command arguments that are not settings.
 _NOT_SETTINGS = frozenset(
     {
+        "instruction_id",
         "command",
         "scenario",
         "host",
@@ -107,7 +124,7 @@ def main(
     )
     structlog.contextvars.bind_contextvars(run_id=uuid.uuid4().hex[:12], command=args.command)
     try:
-        return _dispatch(args, settings, out)
+        return _dispatch(args, settings, out, environ)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except (ExerciserError, ScenarioError, CalendarRangeError) as exc:
@@ -136,13 +153,12 @@ def entrypoint() -> NoReturn:
     sys.exit(main())
 
 
-def _dispatch(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
-    if args.command == "simulate":
-        return simulate.run(args, out)
-    if args.command == "rules":
-        return rules.run(args, out)
-    if args.command == "demo":
-        return demo.run(args, settings, out)
-    if args.command == "plan":
-        return plan.run(args, settings, out)
-    return positions.run(args, settings, out)
+def _dispatch(
+    args: argparse.Namespace, settings: Settings, out: TextIO, environ: Mapping[str, str] | None
+) -> int:
+    context = Context(
+        settings=settings, out=out, environ=os.environ if environ is None else environ
+    )
+    handler: Any = _COMMANDS[args.command]
+    code: int = handler.run(args, context)
+    return code

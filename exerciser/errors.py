@@ -14,7 +14,8 @@
     │   ├── BrokerAmbiguousError    a POST or DELETE whose reply never arrived: it may or
     │   │                           may not have taken effect; look before you resend
     │   └── BrokerProtocolError     the reply is not JSON or not the documented envelope
-    └── (later: JournalError, AlertError)
+    ├── JournalError                the journal cannot be opened, read or written
+    └── (later: AlertError)
 
 "Do not exercise" is a decision, never an exception. Library errors (httpx, pydantic)
 are translated at the edge and chained with ``from``. Messages never carry secrets.
@@ -44,6 +45,14 @@ class RulesError(ConfigError):
 
 class PricesError(ConfigError):
     """A prices file is invalid; each problem names file, line, field and value."""
+
+
+class JournalError(ExerciserError):
+    """The journal cannot be opened, read or written, or was asked to do something that
+    only a bug would ask (an unknown instruction id, a second plan for a run).
+
+    Every message names the database file. The file is never deleted or recreated.
+    """
 
 
 class BrokerError(ExerciserError):

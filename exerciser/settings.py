@@ -80,6 +80,10 @@ class Settings(BaseSettings):
     concurrency: int = Field(default=8, ge=1, le=256)
     page_size: int = Field(default=1000, ge=1, le=1000)
     retry_attempts: int = Field(default=4, ge=1, le=20)
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    cutoff_margin_minutes: int = Field(default=30, ge=0, le=240)
+    poll_interval: float = Field(default=2.0, gt=0, le=300)
+    poll_max_interval: float = Field(default=30.0, gt=0, le=600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

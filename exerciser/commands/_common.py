@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
 from pydantic import SecretStr
@@ -23,6 +25,17 @@ from exerciser.services.plan import PlanRequest, make_plan
 from exerciser.settings import Settings
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Context:
+    """What every command gets besides its arguments."""
+
+    settings: Settings
+    out: TextIO
+    environ: Mapping[str, str]
+
+
 # argparse has no public name for the object add_subparsers() returns; it is generic
 # only to the type checker.
 if TYPE_CHECKING:

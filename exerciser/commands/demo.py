@@ -12,15 +12,13 @@ import asyncio
 import tempfile
 from datetime import UTC, timedelta
 from pathlib import Path
-from typing import TextIO
 
 from exerciser.adapters.reference_store import FileReferenceStore
 from exerciser.bootstrap import build_calendar, build_rules
 from exerciser.commands import positions, simulate
-from exerciser.commands._common import Subcommands, load
+from exerciser.commands._common import Context, Subcommands, load
 from exerciser.reports.plan import plan_table
 from exerciser.services.plan import PlanRequest, plan_book
-from exerciser.settings import Settings
 from exerciser.sim import running_simulator
 
 DECIDE_AFTER_CLOSE = timedelta(minutes=1)
@@ -36,7 +34,8 @@ def add_parser(commands: Subcommands, parents: list[argparse.ArgumentParser]) ->
     parser.add_argument("--scenario", type=Path, help="scenario YAML (default: the sample book)")
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    settings, out = ctx.settings, ctx.out
     scenario = simulate.scenario_of(args)
     decide_at = scenario.close_at.astimezone(UTC) + DECIDE_AFTER_CLOSE
     rules = build_rules(settings)

@@ -12,6 +12,7 @@ from exerciser.adapters.prices_csv import load_prices
 from exerciser.bootstrap import build_calendar, build_reference_store, build_rules
 from exerciser.commands._common import (
     NEW_YORK,
+    Context,
     Subcommands,
     parse_day,
     parse_moment,
@@ -22,7 +23,6 @@ from exerciser.domain.calendar import NotASessionError, session_on_or_before
 from exerciser.domain.plan import Plan
 from exerciser.reports.plan import plan_csv, plan_json, plan_table
 from exerciser.services.plan import PlanRequest
-from exerciser.settings import Settings
 
 FORMATS = ("auto", "table", "json", "csv")
 
@@ -46,7 +46,8 @@ def add_parser(commands: Subcommands, parents: list[argparse.ArgumentParser]) ->
     parser.add_argument("--output", type=Path, help="write here instead of stdout")
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    settings, out = ctx.settings, ctx.out
     as_of = args.as_of or system_now()
     calendar = build_calendar(as_of.astimezone(NEW_YORK).date())
     day = args.date or session_on_or_before(calendar, as_of.astimezone(NEW_YORK).date())

@@ -7,10 +7,9 @@ import asyncio
 from datetime import date
 from typing import Any, TextIO
 
-from exerciser.commands._common import Subcommands, load, parse_day
+from exerciser.commands._common import Context, Subcommands, load, parse_day
 from exerciser.domain.book import Book
 from exerciser.reports.table import render_table
-from exerciser.settings import Settings
 
 
 def add_parser(commands: Subcommands, parents: list[argparse.ArgumentParser]) -> None:
@@ -23,7 +22,8 @@ def add_parser(commands: Subcommands, parents: list[argparse.ArgumentParser]) ->
     parser.add_argument("--date", type=parse_day, help="only contracts expiring on this date")
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    settings, out = ctx.settings, ctx.out
     book = asyncio.run(load(settings))
     print_book(book, args.date, out)
     return 0

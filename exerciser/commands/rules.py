@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TextIO
 
 from exerciser.adapters.rules_yaml import load_rules
-from exerciser.commands._common import Subcommands
+from exerciser.commands._common import Context, Subcommands
 from exerciser.reports.rules import describe_rules
 
 
@@ -22,7 +21,8 @@ def add_parser(commands: Subcommands, parents: list[argparse.ArgumentParser]) ->
     check.add_argument("file", type=Path)
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    out = ctx.out
     rules = load_rules(args.file)  # RulesError -> exit 2, one line per problem
     print(f"{args.file}: valid", file=out)
     print(describe_rules(rules), file=out)

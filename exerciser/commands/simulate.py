@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TextIO
 
-from exerciser.commands._common import Subcommands
+from exerciser.commands._common import Context, Subcommands
 from exerciser.sim import Scenario, load_scenario, sample_scenario_path, serve
 
 
@@ -26,7 +25,8 @@ def scenario_of(args: argparse.Namespace) -> Scenario:
     return load_scenario(args.scenario or sample_scenario_path())
 
 
-def run(args: argparse.Namespace, out: TextIO) -> int:
+def run(args: argparse.Namespace, ctx: Context) -> int:
+    out = ctx.out
     scenario = scenario_of(args)
 
     def ready(base_url: str) -> None:

@@ -27,19 +27,26 @@ def instruction_id(
     instrument_id: str,
     instruction_type: InstructionType,
     quantity: Decimal,
+    revision: int = 0,
 ) -> str:
     """``xr-20261120-19816-DNE-<20 hex>``: readable prefix, hashed identity; at most 64
-    characters of ``[A-Za-z0-9-]``."""
-    canonical = "|".join(
-        (
-            "v1",
-            business_date.isoformat(),
-            str(account_id),
-            instrument_id.strip().lower(),
-            instruction_type.value,
-            format(quantity.normalize(), "f"),
-        )
-    )
+    characters of ``[A-Za-z0-9-]``.
+
+    ``revision`` is for an instruction sent again after the same one was cancelled the
+    same day (re-evaluation back and forth): the broker would refuse the old id as a
+    duplicate. Revision 0 leaves the id as it always was.
+    """
+    parts = [
+        "v1",
+        business_date.isoformat(),
+        str(account_id),
+        instrument_id.strip().lower(),
+        instruction_type.value,
+        format(quantity.normalize(), "f"),
+    ]
+    if revision:
+        parts.append(f"r{revision}")
+    canonical = "|".join(parts)
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:20]
     account = str(account_id)[-12:]
     return f"xr-{business_date:%Y%m%d}-{account}-{_ABBREVIATION[instruction_type]}-{digest}"

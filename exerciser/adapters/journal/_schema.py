@@ -1,0 +1,211 @@
+"""The journal's schema: an ordered list of migrations, versioned with ``PRAGMA
+user_version``, and the connection settings (WAL, ``synchronous=FULL``, foreign keys,
+a busy timeout).
+
+Migration ``n`` (1-based) takes a database from version ``n - 1`` to ``n``. All pending
+migrations run in one transaction, so a failed upgrade leaves the file as it was. A
+file newer than the code is refused, never recreated; a file that is not SQLite is
+refused and left untouched. Add a migration by appending a function: never edit one
+that has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from exerciser.adapters.journal._errors import JournalError
+
+Migration = Callable[[sqlite3.Connection], None]
+
+_APPEND_ONLY = ("events", "observations")
+
+_V1 = (
+    """CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        business_date TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        command TEXT NOT NULL,
+        dry_run INTEGER NOT NULL CHECK (dry_run IN (0, 1)),
+        outcome TEXT
+    ) STRICT""",
+    "CREATE INDEX runs_by_date ON runs (business_date, started_at)",
+    """CREATE TABLE plans (
+        run_id TEXT PRIMARY KEY REFERENCES runs (run_id),
+        business_date TEXT NOT NULL,
+        as_of TEXT NOT NULL,
+        warnings TEXT NOT NULL,
+        recorded_at TEXT NOT NULL
+    ) STRICT""",
+    """CREATE TABLE plan_rows (
+        run_id TEXT NOT NULL REFERENCES plans (run_id),
+        ordinal INTEGER NOT NULL,
+        account_id INTEGER NOT NULL,
+        instrument_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        instruction_id TEXT,
+        record TEXT NOT NULL,
+        PRIMARY KEY (run_id, ordinal)
+    ) STRICT""",
+    """CREATE INDEX plan_rows_by_instruction ON plan_rows (instruction_id)
+        WHERE instruction_id IS NOT NULL""",
+    """CREATE TABLE ledger (
+        instruction_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        business_date TEXT NOT NULL,
+        account_id INTEGER NOT NULL,
+        instrument_id TEXT NOT NULL,
+        symbol TEXT NOT NULL,
+        instruction_type TEXT NOT NULL,
+        quantity TEXT NOT NULL,
+        state TEXT NOT NULL,
+        server_id TEXT,
+        accepted_quantity TEXT,
+        reason TEXT,
+        reason_code TEXT,
+        raw_status TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        superseded INTEGER NOT NULL DEFAULT 0 CHECK (superseded IN (0, 1)),
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    ) STRICT""",
+    "CREATE INDEX ledger_by_date ON ledger (business_date, account_id, instruction_id)",
+    """CREATE TABLE attempts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id TEXT NOT NULL REFERENCES runs (run_id),
+        account_id INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        ended_at TEXT,
+        outcome TEXT,
+        http_status INTEGER,
+        request_id TEXT
+    ) STRICT""",
+    """CREATE TABLE attempt_rows (
+        attempt_id INTEGER NOT NULL REFERENCES attempts (id),
+        instruction_id TEXT NOT NULL REFERENCES ledger (instruction_id),
+        PRIMARY KEY (attempt_id, instruction_id)
+    ) STRICT""",
+    "CREATE INDEX attempt_rows_by_instruction ON attempt_rows (instruction_id)",
+    """CREATE TABLE observations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        instruction_id TEXT NOT NULL REFERENCES ledger (instruction_id),
+        run_id TEXT NOT NULL,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        state TEXT NOT NULL,
+        applied INTEGER NOT NULL CHECK (applied IN (0, 1)),
+        server_id TEXT,
+        raw_status TEXT,
+        accepted_quantity TEXT,
+        reason TEXT,
+        reason_code TEXT,
+        attempt_id INTEGER REFERENCES attempts (id)
+    ) STRICT""",
+    "CREATE INDEX observations_by_instruction ON observations (instruction_id, id)",
+    """CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at TEXT NOT NULL,
+        run_id TEXT,
+        business_date TEXT,
+        kind TEXT NOT NULL,
+        instruction_id TEXT,
+        account_id INTEGER,
+        data TEXT NOT NULL
+    ) STRICT""",
+    "CREATE INDEX events_by_date ON events (business_date, id)",
+    *(
+        f"""CREATE TRIGGER {table}_append_only_{verb.lower()} BEFORE {verb} ON {table}
+            BEGIN SELECT RAISE(ABORT, '{table} are append-only'); END"""
+        for table in _APPEND_ONLY
+        for verb in ("UPDATE", "DELETE")
+    ),
+)
+
+
+def _v1_initial(connection: sqlite3.Connection) -> None:
+    """Runs, plans, the ledger, attempts, observations and events.
+
+    The run id of an observation or event is a label, not a reference: one-off commands
+    (``exerciser cancel``) journal under a run id of their own without a ``runs`` row.
+    Plans, ledger rows and attempts do reference their run.
+    """
+    for statement in _V1:
+        connection.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _user_version(connection: sqlite3.Connection) -> int:
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    assert isinstance(version, int)
+    return version
+
+
+def _refuse_newer(path: Path, found: int, known: int) -> None:
+    if found > known:
+        raise JournalError(
+            f"{path}: schema version {found} is newer than this exerciser ({known}); "
+            "upgrade exerciser"
+        )
+
+
+def migrate(
+    connection: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
+) -> int:
+    """Run the pending ``migrations`` in one transaction; return the version reached.
+
+    ``connection`` must be in autocommit mode (``isolation_level=None``).
+    """
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        found = _user_version(connection)
+        _refuse_newer(path, found, len(migrations))
+        for migration in migrations[found:]:
+            migration(connection)
+        connection.execute(f"PRAGMA user_version = {len(migrations):d}")
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return len(migrations)
+
+
+def _use_wal(connection: sqlite3.Connection, path: Path) -> None:
+    mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise JournalError(f"{path}: cannot use write-ahead logging (journal_mode {mode})")
+
+
+def connect(path: Path, *, busy_timeout: float) -> sqlite3.Connection:
+    """Open (creating if needed) and migrate the journal at ``path``.
+
+    The version is read before anything is written, so a foreign or newer file is
+    refused untouched. Raises ``JournalError``; the connection is closed on failure.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JournalError(f"{path}: cannot create its directory: {exc}") from exc
+    try:
+        connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: cannot open the journal: {exc}") from exc
+    try:
+        _refuse_newer(path, _user_version(connection), SCHEMA_VERSION)
+        _use_wal(connection, path)
+        connection.execute("PRAGMA synchronous = FULL")
+        connection.execute("PRAGMA foreign_keys = ON")
+        migrate(connection, path)
+    except sqlite3.Error as exc:
+        connection.close()
+        raise JournalError(f"{path}: cannot use the journal: {exc}") from exc
+    except BaseException:
+        connection.close()
+        raise
+    return connection

@@ -1,0 +1,290 @@
+"""Use case: one whole cycle for an expiration day — plan, journal, re-evaluate, submit,
+reconcile — resuming from the journal whatever an earlier run left.
+
+Re-evaluation: until the internal cutoff, a later plan (new prices, edited rules) may
+change what we want. An instruction of an earlier plan that the new plan no longer
+contains is superseded: cancelled by its server id and followed until CANCELLED; only
+then is a new instruction on the same contract sent. A CANCEL_FAILED leaves the old
+instruction standing, and the new one is not sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+
+import structlog
+
+from exerciser.domain.calendar import SessionCalendar, expiry_day
+from exerciser.domain.ids import instruction_id
+from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowState, RowUpdate
+from exerciser.domain.plan import Plan, PlanRow
+from exerciser.errors import BrokerAuthError, BrokerError
+from exerciser.ports import BookSource, InstructionBroker, Journal, ReferenceStore, RunRecord
+from exerciser.services.plan import PlanRequest, make_plan
+from exerciser.services.reconcile import ReconcilePolicy, Reconciler, ReconcileReport
+from exerciser.services.submit import Checkpoint, SubmitPolicy, SubmitReport, Submitter, never
+
+log = structlog.get_logger("exerciser.run")
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+_DONE = frozenset(
+    {
+        RowState.REJECTED,
+        RowState.FAILED,
+        RowState.CANCELLED,
+        RowState.CONFLICT,
+        RowState.CANCEL_FAILED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    dry_run: bool = False
+    batch_size: int = 50
+    concurrency: int = 8
+    cutoff_margin: timedelta = timedelta(minutes=30)  # internal cutoff before the exchange's
+    poll_first_delay: float = 1.0
+    poll_max_delay: float = 30.0
+
+
+@dataclass(slots=True, kw_only=True)
+class RunOutcome:
+    run_id: str
+    plan: Plan
+    internal_cutoff: datetime
+    dry_run: bool
+    rows: list[LedgerRow] = field(default_factory=list)  # this plan's instructions, final
+    superseded: list[LedgerRow] = field(default_factory=list)
+    submit: SubmitReport | None = None
+    reconcile: ReconcileReport | None = None
+
+    @property
+    def problems(self) -> list[LedgerRow]:
+        """Rows that did not end as intended: rejected, failed, partial, unresolved."""
+        return [r for r in [*self.rows, *self.superseded] if not r.ended_as_intended]
+
+    @property
+    def ok(self) -> bool:
+        return self.dry_run or not self.problems
+
+
+async def run_day(
+    request: PlanRequest,
+    *,
+    run_id: str,
+    source: BookSource,
+    broker: InstructionBroker,
+    journal: Journal,
+    calendar: SessionCalendar,
+    references: ReferenceStore | None,
+    clock: Clock,
+    sleep: Sleep = asyncio.sleep,
+    options: RunOptions | None = None,
+    checkpoint: Checkpoint = never,
+    command: str = "run",
+) -> RunOutcome:
+    options = options or RunOptions()
+    day = expiry_day(calendar, request.business_date)
+    plan = await make_plan(request, source=source, calendar=calendar, references=references)
+    cycle = _Cycle(
+        run_id=run_id,
+        broker=broker,
+        journal=journal,
+        clock=clock,
+        sleep=sleep,
+        options=options,
+        checkpoint=checkpoint,
+        internal_cutoff=day.cutoff_at - options.cutoff_margin,
+        scope=set(request.account_ids) or None,
+    )
+    outcome = RunOutcome(
+        run_id=run_id, plan=plan, internal_cutoff=cycle.internal_cutoff, dry_run=options.dry_run
+    )
+    if options.dry_run:
+        log.info("dry_run", instructions=len(plan.instructions))
+        return outcome
+    journal.begin_run(
+        RunRecord(
+            run_id=run_id,
+            business_date=day.day,
+            as_of=request.as_of,
+            started_at=clock(),
+            command=command,
+            dry_run=False,
+        )
+    )
+    outcome.plan = plan = _fresh_ids(plan, journal)
+    wanted = journal.record_plan(run_id, plan, at=clock())
+    try:
+        await cycle.carry_out(day.day, wanted, outcome)
+    finally:
+        outcome.rows = [r for r in (journal.row(w.instruction_id) for w in wanted) if r]
+        outcome.superseded = [
+            r for r in journal.rows(day.day) if r.superseded and cycle.in_scope(r)
+        ]
+        verdict = "ok" if not outcome.problems else f"{len(outcome.problems)} problems"
+        journal.end_run(run_id, ended_at=clock(), outcome=verdict)
+    return outcome
+
+
+def _fresh_ids(plan: Plan, journal: Journal) -> Plan:
+    """A planned instruction whose id belongs to an instruction already cancelled today
+    gets the next revision of its id: the broker would refuse the old one."""
+    rows: list[PlanRow] = []
+    for row in plan.rows:
+        key, revision = row.instruction_id, 0
+        while key is not None and row.instruction_type is not None and _spent(journal.row(key)):
+            revision += 1
+            key = instruction_id(
+                business_date=plan.business_date,
+                account_id=row.account_id,
+                instrument_id=row.instrument_id,
+                instruction_type=row.instruction_type,
+                quantity=row.quantity,
+                revision=revision,
+            )
+        rows.append(row if key == row.instruction_id else replace(row, instruction_id=key))
+    return replace(plan, rows=tuple(rows))
+
+
+def _spent(existing: LedgerRow | None) -> bool:
+    return existing is not None and (existing.superseded or existing.state is RowState.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Cycle:
+    run_id: str
+    broker: InstructionBroker
+    journal: Journal
+    clock: Clock
+    sleep: Sleep
+    options: RunOptions
+    checkpoint: Checkpoint
+    internal_cutoff: datetime
+    scope: set[int] | None
+
+    def in_scope(self, row: LedgerRow) -> bool:
+        return self.scope is None or row.account_id in self.scope
+
+    def reconciler(self) -> Reconciler:
+        return Reconciler(
+            broker=self.broker,
+            journal=self.journal,
+            run_id=self.run_id,
+            clock=self.clock,
+            sleep=self.sleep,
+            policy=ReconcilePolicy(
+                until=self.internal_cutoff,
+                first_delay=self.options.poll_first_delay,
+                max_delay=self.options.poll_max_delay,
+                concurrency=self.options.concurrency,
+            ),
+        )
+
+    async def carry_out(self, day: date, wanted: list[LedgerRow], outcome: RunOutcome) -> None:
+        blocked = await self.supersede(day, wanted)
+        if blocked:
+            self.journal.apply(self.run_id, blocked, at=self.clock(), source="decision")
+        rows = [r for r in (self.journal.row(w.instruction_id) for w in wanted) if r is not None]
+        outcome.submit = await Submitter(
+            broker=self.broker,
+            journal=self.journal,
+            run_id=self.run_id,
+            clock=self.clock,
+            sleep=self.sleep,
+            checkpoint=self.checkpoint,
+            policy=SubmitPolicy(
+                deadline=self.internal_cutoff,
+                batch_size=self.options.batch_size,
+                concurrency=self.options.concurrency,
+            ),
+        ).submit(rows)
+        outcome.reconcile = await self.reconciler().reconcile(day)
+
+    async def supersede(self, day: date, wanted: list[LedgerRow]) -> list[RowUpdate]:
+        """Cancel the earlier plans' instructions the new plan no longer contains. Returns
+        FAILED updates for new rows that must wait for a cancel that did not happen."""
+        keep = {w.instruction_id for w in wanted}
+        stale = [
+            r
+            for r in self.journal.rows(day)
+            if r.instruction_id not in keep
+            and not r.superseded
+            and r.state not in _DONE
+            and self.in_scope(r)
+        ]
+        if not stale:
+            return []
+        if self.clock() >= self.internal_cutoff:
+            log.warning("reevaluation_too_late", rows=len(stale))
+            return []
+        for row in stale:
+            self.journal.supersede(
+                self.run_id, row.instruction_id, at=self.clock(), reason="replaced by a later plan"
+            )
+            await self.withdraw(row)
+        await self.reconciler().reconcile(day)
+        standing = {
+            (r.account_id, r.instrument_id)
+            for r in (self.journal.row(s.instruction_id) for s in stale)
+            if r is not None and r.state is not RowState.CANCELLED
+        }
+        return [
+            RowUpdate(
+                instruction_id=w.instruction_id,
+                state=RowState.FAILED,
+                reason="not sent: the earlier instruction on this contract could not be cancelled",
+            )
+            for w in wanted
+            if w.state is RowState.PENDING and (w.account_id, w.instrument_id) in standing
+        ]
+
+    async def withdraw(self, row: LedgerRow) -> None:
+        """Cancel one superseded row: at the broker by its server id, or — never sent —
+        in the ledger only."""
+        server_id = row.server_id
+        if server_id is None and row.state is RowState.PENDING and row.attempts > 0:
+            found = await self._find(row)  # it may have reached the broker before a crash
+            if found is not None:
+                self.journal.apply(
+                    self.run_id, [RowUpdate.observed(found)], at=self.clock(), source="list"
+                )
+                server_id = found.server_id if found.stored else None
+        if server_id is None:
+            update = RowUpdate(
+                instruction_id=row.instruction_id,
+                state=RowState.CANCELLED,
+                reason="superseded before it was sent",
+            )
+            self.journal.apply(self.run_id, [update], at=self.clock(), source="decision")
+            return
+        try:
+            seen = await self.broker.cancel(row.account_id, server_id)
+        except BrokerAuthError:
+            raise
+        except BrokerError as exc:
+            self.journal.event(
+                self.run_id,
+                "cancel_failed",
+                at=self.clock(),
+                instruction_id=row.instruction_id,
+                account_id=row.account_id,
+                data={"error": str(exc)},
+            )
+            log.warning("cancel_failed", instruction_id=row.instruction_id, error=exc.message)
+            return
+        update = RowUpdate.observed(seen, instruction_id=row.instruction_id)
+        self.journal.apply(self.run_id, [update], at=self.clock(), source="cancel")
+        log.info("instruction_cancel_requested", instruction_id=row.instruction_id)
+
+    async def _find(self, row: LedgerRow) -> BrokerInstruction | None:
+        try:
+            held = await self.broker.list_instructions(row.account_id)
+        except BrokerError:
+            return None
+        return next((h for h in held if h.instruction_id == row.instruction_id), None)

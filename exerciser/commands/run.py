@@ -31,6 +31,7 @@ from exerciser.bootstrap import (
 )
 from exerciser.commands._common import NEW_YORK, Context, Subcommands, parse_day, parse_moment
 from exerciser.domain.calendar import NotASessionError, SessionCalendar, session_on_or_before
+from exerciser.domain.ledger import LedgerRow, RowState
 from exerciser.domain.plan import PlanAction
 from exerciser.errors import ConfigError
 from exerciser.reports.table import render_table
@@ -152,7 +153,7 @@ def print_outcome(outcome: RunOutcome, out: TextIO) -> None:
                 r.quantity,
                 r.state.value,
                 r.accepted_quantity,
-                "superseded" if r.superseded else (r.reason or ""),
+                _note(r),
             ]
             for r in [*outcome.rows, *outcome.superseded]
         ]
@@ -180,3 +181,11 @@ def print_outcome(outcome: RunOutcome, out: TextIO) -> None:
         f"internal cutoff {outcome.internal_cutoff.isoformat()}",
         file=out,
     )
+
+
+def _note(row: LedgerRow) -> str:
+    if row.superseded:
+        return f"superseded by a later plan; {row.reason or row.state.value}"
+    if row.state is RowState.ACCEPTED and not row.ended_as_intended:
+        return f"partly accepted: {row.accepted_quantity} of {row.quantity}"
+    return row.reason or ""

@@ -17,13 +17,14 @@ from datetime import date, datetime, timedelta
 
 import structlog
 
+from exerciser.domain.book import Book
 from exerciser.domain.calendar import SessionCalendar, expiry_day
 from exerciser.domain.ids import instruction_id
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowState, RowUpdate
 from exerciser.domain.plan import Plan, PlanRow
 from exerciser.errors import BrokerAuthError, BrokerError
 from exerciser.ports import BookSource, InstructionBroker, Journal, ReferenceStore, RunRecord
-from exerciser.services.plan import PlanRequest, make_plan
+from exerciser.services.plan import PlanRequest, make_plan, plan_book
 from exerciser.services.reconcile import ReconcilePolicy, Reconciler, ReconcileReport
 from exerciser.services.submit import Checkpoint, SubmitPolicy, SubmitReport, Submitter, never
 
@@ -87,10 +88,15 @@ async def run_day(
     options: RunOptions | None = None,
     checkpoint: Checkpoint = never,
     command: str = "run",
+    book: Book | None = None,
 ) -> RunOutcome:
+    """``book``, when given, is used instead of loading it from ``source`` again."""
     options = options or RunOptions()
     day = expiry_day(calendar, request.business_date)
-    plan = await make_plan(request, source=source, calendar=calendar, references=references)
+    if book is None:
+        plan = await make_plan(request, source=source, calendar=calendar, references=references)
+    else:
+        plan = plan_book(book, request, calendar=calendar, references=references)
     cycle = _Cycle(
         run_id=run_id,
         broker=broker,

@@ -46,14 +46,16 @@ def free_port() -> int:
     return port
 
 
-def test_demo_loads_the_sample_book_and_plans_the_day() -> None:
+def test_demo_plays_a_whole_cycle_against_the_simulator() -> None:
     code, out, err = run("demo")
     assert code == 0, err
     assert "business date 2026-11-20" in out
     assert "AAPL  261120C00150000" in out
     assert "3 accounts, 16 option positions, 15 expiring 2026-11-20" in out
     assert "Plan for 2026-11-20" in out
-    assert out.rstrip().endswith("16 rows, 2 instructions to send, 2 for manual review, 0 warnings")
+    assert "16 rows, 2 instructions to send, 2 for manual review, 0 warnings" in out
+    assert "partly accepted: 2 of 4" in out
+    assert "TSLA  261120C00350000  DO_NOT_EXERCISE    3  ACCEPTED" in out
     events = [json.loads(line) for line in err.splitlines()]
     assert [e["event"] for e in events].count("positions_loaded") == 3
     assert "book_loaded" in [e["event"] for e in events]

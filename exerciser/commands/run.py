@@ -42,6 +42,8 @@ from exerciser.settings import Settings
 
 log = structlog.get_logger("exerciser.run")
 
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports it
+
 
 def add_parser(commands: Subcommands, parents: list[Any]) -> None:
     parser = commands.add_parser(
@@ -85,6 +87,9 @@ def run(args: argparse.Namespace, ctx: Context, *, api_key: str | None = None) -
     except NotASessionError as exc:
         print(f"{exc}: no options expire, nothing to do", file=out)
         return 0
+    except asyncio.CancelledError:  # SIGTERM: every journal write is whole or absent
+        print("stopped by SIGTERM; the journal is consistent: run again to resume", file=out)
+        return EXIT_TERMINATED
     print_outcome(outcome, out)
     return 0 if outcome.ok else 1
 

@@ -5,7 +5,7 @@ Services depend on these; adapters implement them; ``bootstrap`` wires one to th
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,6 +14,9 @@ from typing import Any, Protocol
 from exerciser.domain.book import Contract, Position, Quote
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowUpdate
 from exerciser.domain.plan import Plan
+
+Clock = Callable[[], datetime]  # now, aware; only adapters read the wall clock
+Sleep = Callable[[float], Awaitable[None]]  # injected so tests never wait on the wall clock
 
 
 class BookSource(Protocol):

@@ -10,7 +10,7 @@ from the reply and never polled.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -18,12 +18,10 @@ import structlog
 
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowState, RowUpdate
 from exerciser.errors import BrokerProtocolError, BrokerTransientError
-from exerciser.ports import InstructionBroker, Journal
+from exerciser.ports import Clock, InstructionBroker, Journal, Sleep
 
 log = structlog.get_logger("exerciser.reconcile")
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], Awaitable[None]]
 
 _POLLED = frozenset({RowState.SENT, RowState.CANCEL_REQUESTED, RowState.UNKNOWN})
 

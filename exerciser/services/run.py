@@ -11,7 +11,6 @@ instruction standing, and the new one is not sent.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -23,15 +22,21 @@ from exerciser.domain.ids import instruction_id
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowState, RowUpdate
 from exerciser.domain.plan import Plan, PlanRow
 from exerciser.errors import BrokerAuthError, BrokerError
-from exerciser.ports import BookSource, InstructionBroker, Journal, ReferenceStore, RunRecord
+from exerciser.ports import (
+    BookSource,
+    Clock,
+    InstructionBroker,
+    Journal,
+    ReferenceStore,
+    RunRecord,
+    Sleep,
+)
 from exerciser.services.plan import PlanRequest, make_plan, plan_book
 from exerciser.services.reconcile import ReconcilePolicy, Reconciler, ReconcileReport
 from exerciser.services.submit import Checkpoint, SubmitPolicy, SubmitReport, Submitter, never
 
 log = structlog.get_logger("exerciser.run")
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], Awaitable[None]]
 _DONE = frozenset(
     {
         RowState.REJECTED,

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -41,12 +41,10 @@ from exerciser.errors import (
     BrokerTransientError,
     BrokerValidationError,
 )
-from exerciser.ports import InstructionBroker, Journal, SubmitReply
+from exerciser.ports import Clock, InstructionBroker, Journal, Sleep, SubmitReply
 
 log = structlog.get_logger("exerciser.submit")
 
-Clock = Callable[[], datetime]
-Sleep = Callable[[float], Awaitable[None]]
 Checkpoint = Callable[[str], None]
 
 DUPLICATE_CODE = "DUPLICATE_INSTRUCTION"

@@ -18,6 +18,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from datetime import time
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -84,6 +85,13 @@ class Settings(BaseSettings):
     cutoff_margin_minutes: int = Field(default=30, ge=0, le=240)
     poll_interval: float = Field(default=2.0, gt=0, le=300)
     poll_max_interval: float = Field(default=30.0, gt=0, le=600)
+    # The daemon's day, in America/New_York, relative to each session's close.
+    morning_check_at: time = time(9, 0)
+    preview_minutes_before_close: int = Field(default=30, ge=0, le=390)
+    capture_seconds_after_close: int = Field(default=30, ge=0, le=600)
+    submit_minutes_after_close: int = Field(default=10, ge=0, le=90)
+    reevaluate: bool = False
+    reevaluate_every_minutes: int = Field(default=15, ge=1, le=120)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

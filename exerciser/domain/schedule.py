@@ -66,14 +66,12 @@ class DaySchedule:
     steps: tuple[ScheduledStep, ...]
 
     def due(self, now: datetime) -> list[ScheduledStep]:
-        """Steps still worth running at ``now``: every one whose deadline is ahead, except
-        re-evaluations whose time has passed (the submit step, run late, or the next
-        re-evaluation covers them: a late daemon does not replay a backlog)."""
-        return [
-            s
-            for s in self.steps
-            if now < s.deadline and not (s.step is Step.REEVALUATE and s.at <= now)
-        ]
+        """Steps still worth running at ``now``: every one whose deadline is ahead —
+        except that of the re-evaluations whose time has passed only the latest is kept:
+        a late daemon catches up once, it does not replay a backlog."""
+        passed = [s for s in self.steps if s.step is Step.REEVALUATE and s.at <= now]
+        stale = set(passed[:-1])
+        return [s for s in self.steps if now < s.deadline and s not in stale]
 
 
 def day_schedule(day: ExpiryDay, config: ScheduleConfig) -> DaySchedule:

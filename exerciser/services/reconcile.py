@@ -26,6 +26,12 @@ log = structlog.get_logger("exerciser.reconcile")
 _POLLED = frozenset({RowState.SENT, RowState.CANCEL_REQUESTED, RowState.UNKNOWN})
 
 
+def _polled(row: LedgerRow) -> bool:
+    """Rows the broker holds and has not finished with — and rows sent without a
+    confirmation (PENDING after an attempt), which it may hold: looking adopts them."""
+    return row.state in _POLLED or (row.state is RowState.PENDING and row.attempts > 0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReconcilePolicy:
     until: datetime  # the escalation point: stop and report what is still open
@@ -63,11 +69,13 @@ class Reconciler:
         report = ReconcileReport()
         delay = self._policy.first_delay
         while True:
-            polled = [r for r in self._journal.rows(business_date) if r.state in _POLLED]
+            polled = [r for r in self._journal.rows(business_date) if _polled(r)]
             if polled:
                 report.polls += 1
                 await self.poll(polled, report)
             still_open = [r for r in self._journal.rows(business_date) if not r.state.is_terminal]
+            # Wait only on what the broker holds; an unconfirmed send it does not list
+            # is looked for at each poll but does not hold the loop open.
             waiting = [r for r in still_open if r.state in _POLLED]
             now = self._clock()
             if not waiting or now >= self._policy.until:

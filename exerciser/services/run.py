@@ -219,7 +219,8 @@ class _Cycle:
 
     async def supersede(self, day: date, wanted: list[LedgerRow]) -> list[RowUpdate]:
         """Cancel the earlier plans' instructions the new plan no longer contains. Returns
-        FAILED updates for new rows that must wait for a cancel that did not happen."""
+        FAILED updates for new rows on a contract where an earlier instruction still
+        stands — its cancel failed, in this run or an earlier one."""
         keep = {w.instruction_id for w in wanted}
         stale = [
             r
@@ -229,9 +230,7 @@ class _Cycle:
             and r.state not in _DONE
             and self.in_scope(r)
         ]
-        if not stale:
-            return []
-        if self.clock() >= self.internal_cutoff:
+        if stale and self.clock() >= self.internal_cutoff:
             log.warning("reevaluation_too_late", rows=len(stale))
             return []
         for row in stale:
@@ -239,11 +238,12 @@ class _Cycle:
                 self.run_id, row.instruction_id, at=self.clock(), reason="replaced by a later plan"
             )
             await self.withdraw(row)
-        await self.reconciler().reconcile(day)
+        if stale:
+            await self.reconciler().reconcile(day)
         standing = {
             (r.account_id, r.instrument_id)
-            for r in (self.journal.row(s.instruction_id) for s in stale)
-            if r is not None and r.state is not RowState.CANCELLED
+            for r in self.journal.rows(day)
+            if r.instruction_id not in keep and r.state.at_broker and self.in_scope(r)
         }
         return [
             RowUpdate(
@@ -279,15 +279,22 @@ class _Cycle:
         except BrokerAuthError:
             raise
         except BrokerError as exc:
+            # The DELETE may have taken effect with its reply lost: look before concluding.
             self.journal.event(
                 self.run_id,
-                "cancel_failed",
+                "cancel_not_confirmed",
                 at=self.clock(),
                 instruction_id=row.instruction_id,
                 account_id=row.account_id,
                 data={"error": str(exc)},
             )
-            log.warning("cancel_failed", instruction_id=row.instruction_id, error=exc.message)
+            log.warning(
+                "cancel_not_confirmed", instruction_id=row.instruction_id, error=exc.message
+            )
+            found = await self._find(row)
+            if found is not None:
+                update = RowUpdate.observed(found, instruction_id=row.instruction_id)
+                self.journal.apply(self.run_id, [update], at=self.clock(), source="list")
             return
         update = RowUpdate.observed(seen, instruction_id=row.instruction_id)
         self.journal.apply(self.run_id, [update], at=self.clock(), source="cancel")

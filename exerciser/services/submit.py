@@ -301,8 +301,14 @@ class Submitter:
         return await self._adopt_or_refuse(account_id, batch)
 
     async def _adopt_duplicates(self, account_id: int, rows: list[LedgerRow]) -> None:
-        """The broker says it has these ids already: find them and adopt them."""
-        held = await self._listing(account_id) or []
+        """The broker says it has these ids already: find them and adopt them. If it
+        cannot be asked now, the rows stay PENDING: the broker holds them, and the next
+        look (reconcile, or the next run) adopts them — concluding FAILED would leave
+        the journal disagreeing with the broker for good."""
+        held = await self._listing(account_id)
+        if held is None:
+            log.warning("duplicates_not_adopted", account_id=account_id, rows=len(rows))
+            return
         by_key = {h.instruction_id: h for h in held}
         updates = []
         for row in rows:

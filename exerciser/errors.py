@@ -15,7 +15,7 @@
     │   │                           may not have taken effect; look before you resend
     │   └── BrokerProtocolError     the reply is not JSON or not the documented envelope
     ├── JournalError                the journal cannot be opened, read or written
-    └── (later: AlertError)
+    └── AlertError                  a channel could not deliver an alert
 
 "Do not exercise" is a decision, never an exception. Library errors (httpx, pydantic)
 are translated at the edge and chained with ``from``. Messages never carry secrets.
@@ -129,3 +129,13 @@ class BrokerAmbiguousError(BrokerError):
 
 class BrokerProtocolError(BrokerError):
     """The reply could not be read: not JSON, or not the documented envelope."""
+
+
+class AlertError(ExerciserError):
+    """A channel (Slack, email) could not deliver an alert. The message never carries the
+    webhook URL or the password."""
+
+    def __init__(self, message: str, *, channel: str) -> None:
+        self.message = message
+        self.channel = channel
+        super().__init__(f"{channel}: {message}")

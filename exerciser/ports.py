@@ -11,6 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from exerciser.domain.alerts import Alert, Delivery, Severity
 from exerciser.domain.book import Contract, Position, Quote
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow, RowUpdate
 from exerciser.domain.plan import Plan
@@ -127,3 +128,40 @@ class Journal(Protocol):
         account_id: int | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None: ...
+
+
+class Notifier(Protocol):
+    """One alert channel (a Slack webhook, an email route, the console).
+
+    ``send`` delivers one alert or raises ``AlertError`` with a message that carries no
+    secret (never a webhook URL or a password)."""
+
+    name: str  # unique among the channels: "slack:ops", "email"
+    min_severity: Severity  # alerts below it are not routed to this channel
+
+    async def send(self, alert: Alert) -> None: ...
+
+
+class Outbox(Protocol):
+    """Durable alert deliveries: queued before anyone tries to send them, so an alert
+    raised survives a crash. Every method that writes is one transaction."""
+
+    def enqueue(self, alert: Alert, channels: Sequence[str], *, at: datetime) -> bool:
+        """Queue ``alert`` for each channel, due at ``at``. Returns False when the key was
+        already queued for every one of them (nothing is queued twice)."""
+        ...
+
+    def due(self, *, now: datetime, limit: int = 100) -> list[Delivery]:
+        """Undelivered deliveries whose next attempt is due at ``now``, oldest first."""
+        ...
+
+    def next_attempt_at(self, channels: Sequence[str]) -> datetime | None:
+        """When the earliest undelivered delivery to one of ``channels`` is due; None
+        when none is pending."""
+        ...
+
+    def delivered(self, delivery_id: int, *, at: datetime) -> None: ...
+
+    def failed(self, delivery_id: int, *, at: datetime, error: str, retry_at: datetime) -> None:
+        """Count a failed attempt, keep its error, and try again at ``retry_at``."""
+        ...

@@ -8,6 +8,11 @@ The API key is a ``SecretStr``. It comes from ``EXERCISER_API_KEY`` (or ``api_ke
 in the config file), else from the file named by ``api_key_file``, else from
 ``$CREDENTIALS_DIRECTORY/api_key`` (systemd ``LoadCredential=api_key:...``). There is
 deliberately no command-line flag for it: flags show up in ``ps`` and shell history.
+
+Alert channels: ``slack_webhooks`` (TOML ``[[slack_webhooks]]`` tables, or JSON in
+``EXERCISER_SLACK_WEBHOOKS``) and ``email`` (a TOML ``[email]`` table, or JSON in
+``EXERCISER_EMAIL``). Webhook URLs and the SMTP password are secrets: no problem line
+echoes them.
 """
 
 from __future__ import annotations
@@ -17,12 +22,22 @@ import json
 import os
 import tomllib
 from collections.abc import Mapping
-from pathlib import Path
 from datetime import time
+from email.utils import parseaddr
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BeforeValidator, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -35,7 +50,10 @@ from exerciser.errors import ConfigError
 
 PRODUCTION_URL = "https://api.clearstreet.com"
 ENV_PREFIX = "EXERCISER_"
-SECRET_FIELDS = frozenset({"api_key"})
+SECRET_FIELDS = frozenset({"api_key", "slack_webhooks"})  # a problem here never shows its value
+SECRET_PATHS = frozenset({("email",), ("email", "password")})  # ... nor at exactly these
+SECRET_KEYS = frozenset({"api_key", "password", "url"})  # masked inside any value shown
+SeverityName = Literal["info", "warning", "error", "critical"]
 
 
 def _account_list(value: Any) -> Any:
@@ -54,6 +72,93 @@ def _account_list(value: Any) -> Any:
 
 
 AccountIds = Annotated[list[Annotated[int, Field(gt=0)]], NoDecode, BeforeValidator(_account_list)]
+
+
+def _json_table(value: Any) -> Any:
+    """A table comes as a TOML table, or as JSON text from the environment."""
+    return _json_value(value, empty=None)
+
+
+def _json_tables(value: Any) -> Any:
+    """Tables come as TOML arrays of tables, or as a JSON list from the environment."""
+    return _json_value(value, empty=[])
+
+
+def _json_value(value: Any, *, empty: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return empty
+    if text[0] not in "[{":
+        return value  # let validation say what is wrong
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _address(value: str) -> str:
+    name, address = parseaddr(value)
+    del name
+    if "@" not in address or any(c in value for c in "\r\n"):
+        raise ValueError("must be an email address such as ops@example.com")
+    return value
+
+
+class SlackTarget(BaseModel):
+    """One Slack incoming webhook; its channel is named ``slack:<name>``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")
+    url: SecretStr
+    min_severity: SeverityName = "warning"
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return value  # a local test sink
+        raise ValueError("must be an https URL (https://hooks.slack.com/services/...)")
+
+
+class EmailTarget(BaseModel):
+    """SMTP delivery of alerts to a fixed list of recipients; the channel ``email``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str
+    recipients: list[str] = Field(min_length=1)
+    min_severity: SeverityName = "warning"
+
+    @field_validator("sender")
+    @classmethod
+    def _check_sender(cls, value: str) -> str:
+        return _address(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _check_recipients(cls, value: list[str]) -> list[str]:
+        return [_address(v) for v in value]
+
+    @model_validator(mode="after")
+    def _check_login(self) -> EmailTarget:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        if self.password is not None and self.security == "none" and not _is_loopback(self.host):
+            raise ValueError(
+                'security = "none" would send the password in clear text; use starttls or tls'
+            )
+        return self
 
 
 class Settings(BaseSettings):
@@ -92,6 +197,12 @@ class Settings(BaseSettings):
     submit_minutes_after_close: int = Field(default=10, ge=0, le=90)
     reevaluate: bool = False
     reevaluate_every_minutes: int = Field(default=15, ge=1, le=120)
+    # Alerts: Slack incoming webhooks, email, and how long one delivery may take.
+    slack_webhooks: Annotated[list[SlackTarget], NoDecode, BeforeValidator(_json_tables)] = Field(
+        default_factory=list
+    )
+    email: Annotated[EmailTarget | None, NoDecode, BeforeValidator(_json_table)] = None
+    alert_timeout: float = Field(default=10.0, gt=0, le=120)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
@@ -116,6 +227,14 @@ class Settings(BaseSettings):
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
             raise ValueError("plain http is only allowed to 127.0.0.1 or localhost (the simulator)")
         return value.rstrip("/")
+
+    @field_validator("slack_webhooks")
+    @classmethod
+    def _unique_names(cls, value: list[SlackTarget]) -> list[SlackTarget]:
+        names = [t.name for t in value]
+        if dupes := sorted({n for n in names if names.count(n) > 1}):
+            raise ValueError(f"webhook names must be unique: {', '.join(dupes)}")
+        return value
 
     @property
     def talks_to_simulator(self) -> bool:
@@ -195,10 +314,21 @@ def _describe(error: Mapping[str, Any], layers: list[tuple[str, dict[str, Any]]]
             where = names.get(layer, layer)
             break
     if error["type"] == "extra_forbidden":
-        return f"{where}: {field}: unknown setting"
-    shown = "'***'" if field in SECRET_FIELDS else repr(error.get("input"))
+        return f"{where}: {'.'.join(loc)}: unknown setting"
+    secret = field in SECRET_FIELDS or tuple(loc) in SECRET_PATHS
+    shown = "'***'" if secret else repr(_masked(error.get("input")))
     message = str(error["msg"]).removeprefix("Value error, ")
     return f"{where}: {'.'.join(loc)} = {shown}: {message}"
+
+
+def _masked(value: Any) -> Any:
+    """``value`` with every secret-named entry hidden, however deep (a missing field's
+    problem shows the whole table it is missing from)."""
+    if isinstance(value, Mapping):
+        return {k: "***" if str(k).lower() in SECRET_KEYS else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
 
 
 def _with_api_key(settings: Settings, environ: Mapping[str, str]) -> Settings:

@@ -11,6 +11,8 @@ on. Tables::
     attempt_rows    rows
     observations  every state ever seen for a ledger row (append-only)
     events        what happened, for humans and audit (append-only)
+    alerts        the alert outbox: every alert raised, once per key
+    deliveries      and one delivery per channel: pending, then delivered
 
 Decimals are exact text, datetimes ISO 8601 UTC text, dates ISO. ``JournalError`` is
 raised for a file that cannot be used and for requests only a bug would make.

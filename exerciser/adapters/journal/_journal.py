@@ -22,8 +22,8 @@ from exerciser.adapters.journal._codec import (
     optional_decimal_text,
     utc_text,
 )
+from exerciser.adapters.journal._outbox import JournalOutbox
 from exerciser.adapters.journal._plans import intended_rows, ledger_values, plan_row_values, terms
-from exerciser.adapters.journal._reads import JournalReads
 from exerciser.adapters.journal._schema import connect
 from exerciser.adapters.journal._transitions import may_follow
 from exerciser.domain.ledger import LedgerRow, RowState, RowUpdate
@@ -31,7 +31,7 @@ from exerciser.domain.plan import Plan
 from exerciser.ports import RunRecord
 
 if TYPE_CHECKING:
-    from exerciser.ports import Journal
+    from exerciser.ports import Journal, Outbox
 
 BUSY_TIMEOUT = 10.0  # seconds a write waits for another process's write to finish
 SUPERSEDED = "ledger.superseded"  # the event kind ``supersede`` appends
@@ -59,7 +59,7 @@ _INSERT_EVENT = (
 )
 
 
-class SqliteJournal(JournalReads):
+class SqliteJournal(JournalOutbox):
     """The journal: the source of truth for what we intended and what we know."""
 
     @classmethod
@@ -337,4 +337,8 @@ if TYPE_CHECKING:
 
     def _implements_the_port(journal: SqliteJournal) -> Journal:
         """mypy proves here that ``SqliteJournal`` is a ``Journal``."""
+        return journal
+
+    def _implements_the_outbox(journal: SqliteJournal) -> Outbox:
+        """... and an ``Outbox``."""
         return journal

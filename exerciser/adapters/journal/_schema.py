@@ -136,7 +136,44 @@ def _v1_initial(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1_initial,)
+_V2 = (
+    """CREATE TABLE alerts (
+        key TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        severity INTEGER NOT NULL,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        attachments TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    ) STRICT""",
+    """CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        alert_key TEXT NOT NULL REFERENCES alerts (key),
+        channel TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered')),
+        attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+        next_attempt_at TEXT NOT NULL,
+        last_attempt_at TEXT,
+        last_error TEXT,
+        delivered_at TEXT,
+        UNIQUE (alert_key, channel)
+    ) STRICT""",
+    """CREATE INDEX deliveries_pending ON deliveries (next_attempt_at, id)
+        WHERE state = 'pending'""",
+)
+
+
+def _v2_alert_outbox(connection: sqlite3.Connection) -> None:
+    """The alert outbox: each alert once by its key, and one delivery per channel.
+
+    ``attachments`` is a JSON list of ``{filename, content_type, data}`` with the bytes
+    in base64. A delivery is ``pending`` until a channel took it, then ``delivered``.
+    """
+    for statement in _V2:
+        connection.execute(statement)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1_initial, _v2_alert_outbox)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

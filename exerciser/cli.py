@@ -19,7 +19,17 @@ from typing import Any, NoReturn, TextIO
 import structlog
 
 from exerciser import __version__
-from exerciser.commands import cancel, demo, plan, positions, rules, run, simulate, status
+from exerciser.commands import (
+    cancel,
+    daemon,
+    demo,
+    plan,
+    positions,
+    rules,
+    run,
+    simulate,
+    status,
+)
 from exerciser.commands._common import Context
 from exerciser.domain.calendar import CalendarRangeError
 from exerciser.errors import (
@@ -42,6 +52,7 @@ _COMMANDS: dict[str, ModuleType] = {
     "run": run,
     "status": status,
     "cancel": cancel,
+    "daemon": daemon,
     "rules": rules,
 }
 

@@ -111,9 +111,14 @@ def _unresolved(outcome: RunOutcome, day: date) -> Alert | None:
     rows = {r.instruction_id: r for r in outcome.problems if not r.state.is_terminal}
     if outcome.reconcile is not None:
         rows.update((r.instruction_id, r) for r in outcome.reconcile.open)
-    if not rows:
+    return unresolved_alert(list(rows.values()), day=day)
+
+
+def unresolved_alert(open_rows: Sequence[LedgerRow], *, day: date) -> Alert | None:
+    """CRITICAL: instructions the broker has not confirmed at the escalation point."""
+    if not open_rows:
         return None
-    found = sorted(rows.values(), key=lambda r: (r.account_id, r.instruction_id))
+    found = sorted(open_rows, key=lambda r: (r.account_id, r.instruction_id))
     text = (
         "The broker has not confirmed these instructions by the escalation point. Check "
         "them with Clear Street now: OCC applies its default to any that did not reach it.\n\n"

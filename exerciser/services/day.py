@@ -130,7 +130,7 @@ class DayRunner:
         """Plan, submit, reconcile (or, dry, only plan). Also the re-evaluation step."""
         outcome = await run_day(
             self._request(day),
-            run_id=f"day-{uuid.uuid4().hex[:10]}",
+            run_id=f"run-{uuid.uuid4().hex[:10]}",
             source=self._s.source,
             broker=self._s.broker,
             journal=self._s.journal,

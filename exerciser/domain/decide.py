@@ -42,7 +42,7 @@ from exerciser.domain.policy import (
     RuleSet,
     Subject,
 )
-from exerciser.domain.prices import UnderlyingPrice
+from exerciser.domain.prices import PriceSource, UnderlyingPrice
 
 STANDARD_MULTIPLIER = Decimal(100)
 # Cash-settled index option roots (European, mostly). The contract data has no
@@ -52,6 +52,7 @@ INDEX_ROOTS = frozenset(
      "VIXW", "DJX", "OEX", "XEO"}
 )  # fmt: skip
 _ZERO = Decimal(0)
+_SOURCE_NAMES = {source: source.value for source in PriceSource}
 _HUNDRED = Decimal(100)
 
 
@@ -148,15 +149,7 @@ def _assess(  # noqa: PLR0911 - a sequence of gates reads best as early returns
         return None
     underlying = inputs.underlying_symbols.get(terms.underlying_id or "", terms.root)
     price = inputs.prices.get(terms.underlying_id or "")
-    subject = Subject(
-        account_id=account.account_id,
-        root=terms.root,
-        underlying=underlying,
-        symbol=position.symbol,
-        instrument_id=position.instrument_id,
-        right=terms.right,
-    )
-    resolved = inputs.rules.resolve(subject)
+    resolved = _resolve(inputs.rules, account.account_id, position, terms, underlying)
     policy = resolved.policy
     base = _RowBase(inputs, position, terms, underlying, price, resolved)
 
@@ -208,6 +201,28 @@ class _Market:
     itm: Decimal
     occ_would: bool
     reasons: tuple[str, ...]
+
+
+def _resolve(
+    rules: RuleSet, account_id: int, position: Position, terms: _Terms, underlying: str
+) -> Resolved:
+    if not rules.rules:
+        return _defaults_only(rules.defaults)
+    subject = Subject(
+        account_id=account_id,
+        root=terms.root,
+        underlying=underlying,
+        symbol=position.symbol,
+        instrument_id=position.instrument_id,
+        right=terms.right,
+    )
+    return rules.resolve(subject)
+
+
+@lru_cache(maxsize=16)
+def _defaults_only(policy: Policy) -> Resolved:
+    """What the rules resolve to when there are none (the common case): one object."""
+    return Resolved(policy=policy)
 
 
 @lru_cache(maxsize=65536)
@@ -420,7 +435,7 @@ def _build_row(
         quantity=quantity,
         occ_reference_price=reference,
         decision_price=market.decision if market is not None else None,
-        price_source=price.source.value if price is not None else None,
+        price_source=_SOURCE_NAMES[price.source] if price is not None else None,
         itm_amount=market.itm if market is not None else None,
         occ_would_exercise=occ_would,
         want_exercise=want,

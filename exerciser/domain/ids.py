@@ -42,7 +42,7 @@ def instruction_id(
         str(account_id),
         instrument_id.strip().lower(),
         instruction_type.value,
-        format(quantity.normalize(), "f"),
+        _quantity_text(quantity),
     ]
     if revision:
         parts.append(f"r{revision}")
@@ -50,3 +50,10 @@ def instruction_id(
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:20]
     account = str(account_id)[-12:]
     return f"xr-{business_date:%Y%m%d}-{account}-{_ABBREVIATION[instruction_type]}-{digest}"
+
+
+def _quantity_text(quantity: Decimal) -> str:
+    """The same text for 10, 10.0 and 1E+1."""
+    if quantity == quantity.to_integral_value():
+        return str(int(quantity))
+    return format(quantity.normalize(), "f")

@@ -13,10 +13,12 @@ import pytest
 from pydantic import SecretStr
 
 from exerciser.adapters.clearstreet.client import (
+    POOL_SIZE,
     ClearStreetClient,
     IdField,
     InstructionRequest,
     RetryPolicy,
+    _shard_sizes,
 )
 from exerciser.domain.instructions import InstructionStatus, InstructionType
 from exerciser.errors import (
@@ -386,3 +388,26 @@ async def test_listing_instructions_sends_no_page_size_and_filters_by_contract()
         rows = await client.list_instructions(5, instrument_id="AAPL  261120C00190000")
     assert rec.requests[0].url.query == b"instrument_id=AAPL%20%20261120C00190000"
     assert [r.instruction_id for r in rows] == ["k-1"]
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "sizes"),
+    [(32, [8, 8, 8, 8]), (10, [5, 5]), (8, [8]), (3, [3]), (1, [1]), (33, [7, 7, 7, 6, 6])],
+)
+def test_connections_are_split_into_small_even_pools(concurrency: int, sizes: list[int]) -> None:
+    assert _shard_sizes(concurrency, POOL_SIZE) == sizes
+    assert sum(sizes) == concurrency
+
+
+async def test_requests_spread_over_the_pools_and_all_are_closed() -> None:
+    rec = Recorder(lambda r: envelope([]))
+    client = ClearStreetClient(
+        base_url="https://broker.test/",
+        api_key=SecretStr(KEY),
+        transport=httpx.MockTransport(rec),
+        concurrency=16,
+    )
+    async with client:
+        await client.get_snapshots([f"id-{n}" for n in range(1000)])
+    assert len(rec.requests) == 10
+    assert all(pool.is_closed for pool in client._pools)

@@ -125,13 +125,16 @@ class Reconciler:
                 updates.append(update)
         if updates:
             self._journal.apply(self._run_id, updates, at=self._clock(), source="list")
+            states: dict[str, int] = {}
             for update in updates:
-                log.info(
+                states[update.state.value] = states.get(update.state.value, 0) + 1
+                log.debug(
                     "instruction_updated",
                     instruction_id=update.instruction_id,
                     state=update.state.value,
                     reason=update.reason,
                 )
+            log.info("instructions_updated", account_id=mine[0].account_id, states=states)
 
 
 def _changes(row: LedgerRow, update: RowUpdate) -> bool:

@@ -134,10 +134,10 @@ async def run_day(
     try:
         await cycle.carry_out(day.day, wanted, outcome)
     finally:
-        outcome.rows = [r for r in (journal.row(w.instruction_id) for w in wanted) if r]
-        outcome.superseded = [
-            r for r in journal.rows(day.day) if r.superseded and cycle.in_scope(r)
-        ]
+        final = journal.rows(day.day)
+        by_key = {r.instruction_id: r for r in final}
+        outcome.rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
+        outcome.superseded = [r for r in final if r.superseded and cycle.in_scope(r)]
         verdict = "ok" if not outcome.problems else f"{len(outcome.problems)} problems"
         journal.end_run(run_id, ended_at=clock(), outcome=verdict)
     return outcome
@@ -146,10 +146,11 @@ async def run_day(
 def _fresh_ids(plan: Plan, journal: Journal) -> Plan:
     """A planned instruction whose id belongs to an instruction already cancelled today
     gets the next revision of its id: the broker would refuse the old one."""
+    ledger = {r.instruction_id: r for r in journal.rows(plan.business_date)}
     rows: list[PlanRow] = []
     for row in plan.rows:
         key, revision = row.instruction_id, 0
-        while key is not None and row.instruction_type is not None and _spent(journal.row(key)):
+        while key is not None and row.instruction_type is not None and _spent(ledger.get(key)):
             revision += 1
             key = instruction_id(
                 business_date=plan.business_date,
@@ -201,7 +202,8 @@ class _Cycle:
         blocked = await self.supersede(day, wanted)
         if blocked:
             self.journal.apply(self.run_id, blocked, at=self.clock(), source="decision")
-        rows = [r for r in (self.journal.row(w.instruction_id) for w in wanted) if r is not None]
+        by_key = {r.instruction_id: r for r in self.journal.rows(day)}
+        rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
         outcome.submit = await Submitter(
             broker=self.broker,
             journal=self.journal,

@@ -1,7 +1,7 @@
 """The journal over SQLite: the daemon's source of truth across crashes.
 
-One file (``state_dir / "journal.sqlite3"``), WAL, ``synchronous=FULL``, foreign keys
-on. Tables::
+One file (``state_dir / "journal.sqlite3"``), WAL, ``synchronous=NORMAL`` (why: in
+``_schema``), foreign keys on. Tables::
 
     runs          one row per command run: business date, as_of, started/ended, outcome
     plans         the plan header of a run (as_of, warnings)

@@ -67,6 +67,7 @@ class SubmitReport:
     rejected: int = 0
     failed: int = 0
     conflicts: int = 0
+    unconfirmed: int = 0  # may be at the broker; left open at the deadline
     batches: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -98,6 +99,9 @@ class Submitter:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not crypto
         self._report = SubmitReport()
         self._ours: set[str] = set()
+        # Rows that may be at the broker without our knowing (a reply lost and no look
+        # since, or an earlier run's attempt): never concluded "not sent".
+        self._unconfirmed: set[str] = set()
 
     async def submit(self, rows: Sequence[LedgerRow]) -> SubmitReport:
         """Send every PENDING, not superseded row of ``rows``; return what happened."""
@@ -107,6 +111,8 @@ class Submitter:
         for row in rows:
             if row.state is RowState.PENDING and not row.superseded:
                 by_account.setdefault(row.account_id, []).append(row)
+                if row.attempts > 0:
+                    self._unconfirmed.add(row.instruction_id)
         slots = asyncio.Semaphore(self._policy.concurrency)
 
         async def one(account_id: int, pending: list[LedgerRow]) -> None:
@@ -132,6 +138,7 @@ class Submitter:
         held = await self._listing(account_id)
         if held is None:
             return pending  # could not look: sending is still safe (same ids)
+        self._unconfirmed.difference_update(r.instruction_id for r in pending)
         by_key = {h.instruction_id: h for h in held}
         foreign: dict[str, BrokerInstruction] = {}
         for h in held:
@@ -181,7 +188,7 @@ class Submitter:
         while batch:
             attempt += 1
             if self._clock() >= self._policy.deadline:
-                self._fail(batch, "not sent: the submit deadline passed")
+                self._out_of_time(account_id, batch)
                 return
             attempt_id = self._journal.record_attempt(
                 self._run_id,
@@ -298,6 +305,7 @@ class Submitter:
         )
         if isinstance(exc, BrokerTransientError):
             return batch
+        self._unconfirmed.update(r.instruction_id for r in batch)
         return await self._adopt_or_refuse(account_id, batch)
 
     async def _adopt_duplicates(self, account_id: int, rows: list[LedgerRow]) -> None:
@@ -348,7 +356,28 @@ class Submitter:
             request_id=exc.request_id,
         )
 
+    def _out_of_time(self, account_id: int, batch: list[LedgerRow]) -> None:
+        """The deadline passed. Rows certainly not at the broker fail; rows that may be
+        there stay PENDING — the reconciler keeps looking and reports them unresolved."""
+        unsure = [r for r in batch if r.instruction_id in self._unconfirmed]
+        self._fail(
+            [r for r in batch if r.instruction_id not in self._unconfirmed],
+            "not sent: the submit deadline passed",
+        )
+        if unsure:
+            self._report.unconfirmed += len(unsure)
+            self._journal.event(
+                self._run_id,
+                "unconfirmed_at_deadline",
+                at=self._clock(),
+                account_id=account_id,
+                data={"instruction_ids": [r.instruction_id for r in unsure]},
+            )
+            log.error("rows_unconfirmed", account_id=account_id, rows=len(unsure))
+
     def _fail(self, rows: Sequence[LedgerRow], reason: str) -> None:
+        if not rows:
+            return
         updates = [
             RowUpdate(instruction_id=r.instruction_id, state=RowState.FAILED, reason=reason)
             for r in rows

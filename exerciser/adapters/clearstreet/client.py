@@ -394,6 +394,13 @@ class ClearStreetClient:
             if method == "GET":
                 raise BrokerTransientError(what, method=method, path=path) from exc
             raise BrokerAmbiguousError(what, method=method, path=path) from exc
+        except httpx.HTTPError as exc:
+            # A reply arrived but could not be read (e.g. a body that does not match its
+            # Content-Encoding): for a write, it may have taken effect.
+            what = f"unreadable reply: {type(exc).__name__}"
+            if method == "GET":
+                raise BrokerProtocolError(what, method=method, path=path) from exc
+            raise BrokerAmbiguousError(what, method=method, path=path) from exc
         return self._read(method, path, response)
 
     def _read(self, method: str, path: str, response: httpx.Response) -> _Reply:
@@ -440,7 +447,7 @@ def _envelope(response: httpx.Response) -> dict[str, Any] | None:
     """The JSON object the reply carries, or None when it carries none."""
     try:
         parsed = json.loads(response.content, parse_float=Decimal)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurd nesting
         return None
     return parsed if isinstance(parsed, dict) else None
 

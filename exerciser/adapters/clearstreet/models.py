@@ -30,6 +30,8 @@ def _stringify_map(value: Any) -> Any:
 
 
 OptionalDecimal = Annotated[Decimal | None, BeforeValidator(_blank_to_none)]
+# The spec's int64: a reply with an absurd id is refused, not carried into URL paths.
+Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 Status = Annotated[InstructionStatus, BeforeValidator(InstructionStatus.parse)]
 
 
@@ -38,16 +40,16 @@ class WireModel(BaseModel):
 
 
 class Account(WireModel):
-    id: int
+    id: Int64
     short_name: str = ""
     full_name: str = ""
     status: str = "ACTIVE"
     subtype: str | None = None
-    options_level: int | None = None
+    options_level: Int64 | None = None
 
 
 class Balances(WireModel):
-    account_id: int
+    account_id: Int64
     buying_power: Decimal
     currency: str = "USD"
     equity: OptionalDecimal = None
@@ -57,7 +59,7 @@ class Balances(WireModel):
 
 
 class Position(WireModel):
-    account_id: int
+    account_id: Int64
     instrument_id: str
     symbol: str
     instrument_type: str
@@ -133,7 +135,7 @@ class Instruction(WireModel):
     """
 
     id: str | None = None
-    account_id: int
+    account_id: Int64
     instruction_id: str = Field(
         validation_alias=AliasChoices("instruction_id", "client_instruction_id")
     )

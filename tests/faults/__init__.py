@@ -1,0 +1,1 @@
+"""Seeded fault injection over whole expiration days: see ``schedule`` and ``harness``."""

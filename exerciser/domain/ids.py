@@ -10,13 +10,15 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 
 from exerciser.domain.instructions import InstructionType
 
-_ABBREVIATION = {
-    InstructionType.EXERCISE: "EX",
-    InstructionType.DO_NOT_EXERCISE: "DNE",
-    InstructionType.CONTRARY_EXERCISE: "CEA",
+# (the type's text in the hashed identity, its abbreviation in the readable prefix)
+_TYPE_TEXT = {
+    InstructionType.EXERCISE: ("EXERCISE", "EX"),
+    InstructionType.DO_NOT_EXERCISE: ("DO_NOT_EXERCISE", "DNE"),
+    InstructionType.CONTRARY_EXERCISE: ("CONTRARY_EXERCISE", "CEA"),
 }
 
 
@@ -36,20 +38,26 @@ def instruction_id(
     same day (re-evaluation back and forth): the broker would refuse the old id as a
     duplicate. Revision 0 leaves the id as it always was.
     """
-    parts = [
-        "v1",
-        business_date.isoformat(),
-        str(account_id),
-        instrument_id.strip().lower(),
-        instruction_type.value,
-        _quantity_text(quantity),
-    ]
+    iso, compact = _day_texts(business_date)
+    kind = _TYPE_TEXT[instruction_type]
+    canonical = (
+        f"v1|{iso}|{account_id}|{_instrument_text(instrument_id)}|{kind[0]}|"
+        f"{_quantity_text(quantity)}"
+    )
     if revision:
-        parts.append(f"r{revision}")
-    canonical = "|".join(parts)
+        canonical += f"|r{revision}"
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:20]
-    account = str(account_id)[-12:]
-    return f"xr-{business_date:%Y%m%d}-{account}-{_ABBREVIATION[instruction_type]}-{digest}"
+    return f"xr-{compact}-{str(account_id)[-12:]}-{kind[1]}-{digest}"
+
+
+@lru_cache(maxsize=64)
+def _day_texts(day: date) -> tuple[str, str]:
+    return day.isoformat(), f"{day:%Y%m%d}"
+
+
+@lru_cache(maxsize=65536)
+def _instrument_text(instrument_id: str) -> str:
+    return instrument_id.strip().lower()
 
 
 def _quantity_text(quantity: Decimal) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from exerciser.domain.book import Right
@@ -96,6 +97,11 @@ def normalize_symbol(symbol: str) -> str:
     return "".join(symbol.split()).upper()
 
 
+@lru_cache(maxsize=65536)
+def _normalized(symbol: str) -> str:
+    return normalize_symbol(symbol)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Subject:
     """What rules can match on, for one position."""
@@ -124,10 +130,7 @@ class Match:
             (self.account is None or self.account == subject.account_id)
             and (self.root is None or self.root.upper() == subject.root.upper())
             and (self.underlying is None or self.underlying.upper() == subject.underlying.upper())
-            and (
-                self.symbol is None
-                or normalize_symbol(self.symbol) == normalize_symbol(subject.symbol)
-            )
+            and (self.symbol is None or _normalized(self.symbol) == _normalized(subject.symbol))
             and (self.instrument_id is None or self.instrument_id == subject.instrument_id)
             and (self.right is None or self.right is subject.right)
         )
@@ -156,12 +159,22 @@ class Resolved:
 class RuleSet:
     defaults: Policy = field(default_factory=Policy)
     rules: tuple[Rule, ...] = ()
+    # The outcome depends only on which rules match: folded once per combination.
+    _folded: dict[tuple[int, ...], Resolved] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def resolve(self, subject: Subject) -> Resolved:
+        matching = tuple(i for i, rule in enumerate(self.rules) if rule.match.matches(subject))
+        resolved = self._folded.get(matching)
+        if resolved is None:
+            resolved = self._folded[matching] = self._fold(matching)
+        return resolved
+
+    def _fold(self, matching: tuple[int, ...]) -> Resolved:
         policy, action, cap, fired = self.defaults, Action.AUTO, None, []
-        for rule in self.rules:
-            if not rule.match.matches(subject):
-                continue
+        for index in matching:
+            rule = self.rules[index]
             policy = policy.with_overrides(rule.set)
             if rule.action is not None:
                 action = rule.action

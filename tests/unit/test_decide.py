@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from exerciser.domain.book import AccountBook, Contract, Position, Right
 from exerciser.domain.decide import DecisionInputs, decide, itm_amount
+from exerciser.domain.ids import instruction_id
+from exerciser.domain.instructions import InstructionType
 from exerciser.domain.plan import Outcome, Plan, PlanAction
 from exerciser.domain.policy import Action, Match, Policy, Rule, RuleSet
 from exerciser.domain.prices import PriceSource, UnderlyingPrice
@@ -432,3 +434,25 @@ def test_raising_a_calls_price_never_turns_exercise_into_non_exercise(
 def test_itm_amount_sign_convention() -> None:
     assert itm_amount(Right.CALL, D(200), D(190)) == D(10)
     assert itm_amount(Right.PUT, D(200), D(190)) == D(-10)
+
+
+def test_instruction_ids_never_change_across_versions() -> None:
+    """Golden values: journals and broker records from earlier versions must still match."""
+    day = date(2026, 11, 20)
+    dne = instruction_id(
+        business_date=day,
+        account_id=19816,
+        instrument_id=" ABC-1 ",
+        instruction_type=InstructionType.DO_NOT_EXERCISE,
+        quantity=D("10.0"),
+    )
+    ex = instruction_id(
+        business_date=day,
+        account_id=19816,
+        instrument_id="abc-1",
+        instruction_type=InstructionType.EXERCISE,
+        quantity=D("1E+1"),
+        revision=2,
+    )
+    assert dne == "xr-20261120-19816-DNE-3cfdafc70f8023ad98f2"
+    assert ex == "xr-20261120-19816-EX-858797cbda1474e9cd3b"

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import structlog
 
 from exerciser.commands._common import write_atomically
+from exerciser.domain.alerts import Attachment
 from exerciser.domain.ledger import LedgerRow
 from exerciser.domain.plan import Plan
 from exerciser.domain.schedule import ScheduledStep
@@ -52,7 +54,14 @@ class ReportingHooks(DayHooks):
         html = render_html(outcome.plan, outcome, generated_at=self._clock())
         self._write(f"{stem}.html", html)
         self._write(f"{stem}.json", outcome_json(outcome))
+        report = Attachment(
+            filename=f"exerciser-outcome-{day.isoformat()}.html",
+            content_type="text/html",
+            data=html.encode(),
+        )
         for alert in outcome_alerts(outcome):
+            if alert.kind == "submission_summary":
+                alert = replace(alert, attachments=(*alert.attachments, report))  # noqa: PLW2901
             self._alerts.raise_alert(alert)
 
     def day_report(self, day: date, rows: Sequence[LedgerRow], still_open: ReconcileReport) -> None:

@@ -9,7 +9,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+import time_machine
 
+from exerciser.adapters.clock import system_now
 from exerciser.daemon import Daemon
 from exerciser.domain.calendar import NEW_YORK
 from exerciser.domain.schedule import ScheduleConfig, ScheduledStep, Step
@@ -242,3 +244,21 @@ async def test_run_says_ready_then_stopping_and_ticks() -> None:
     assert notifier.messages[0] == "READY"
     assert notifier.messages[-1] == "STOPPING"
     assert names(runner.calls) == ["submit"]
+
+
+async def test_the_real_clock_adapter_drives_the_tick_under_time_machine() -> None:
+    """The daemon reads the wall clock only through the clock adapter: moved by
+    time-machine to 16:10 New York on an expiration day, the tick runs the submit."""
+    runner = Runner()
+    daemon = Daemon(
+        runner=runner,  # type: ignore[arg-type]
+        calendar=Calendar(),
+        config=ScheduleConfig(),
+        clock=system_now,
+        notifier=Notifier(),
+    )
+    with time_machine.travel(ny(REGULAR, 16, 10), tick=False):
+        await daemon.tick()
+    assert names(runner.calls) == ["submit"]  # the capture's deadline is the submit time
+    with time_machine.travel(ny(THANKSGIVING, 16, 10), tick=False):
+        assert await daemon.tick() == []

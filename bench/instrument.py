@@ -1,0 +1,233 @@
+"""Measuring the real code path from outside, without changing it.
+
+- ``Requests``: within ``with requests.counting():``, every request any httpx
+  ``AsyncHTTPTransport`` sends is counted by endpoint and phase and timed to the reply's
+  headers. It wraps the transport class's method rather than passing a transport to
+  ``ClearStreetClient``, which would replace the client's own connection pools.
+- ``Phases``: wall and CPU time per phase of ``run_day``. The phase boundaries are the
+  entry and exit of ``services.plan.plan_book`` and of ``Submitter.submit`` and
+  ``Reconciler.reconcile``, which ``phase_marks`` wraps for the duration of a ``with``
+  block (and restores after it): ``run_day`` itself runs unchanged.
+- ``TimedJournal``: the journal port, delegating to a real ``SqliteJournal`` and timing
+  each method.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.usage import cpu_seconds, wall
+from exerciser.services import plan as plan_service
+from exerciser.services.reconcile import Reconciler
+from exerciser.services.submit import Submitter
+
+_ACCOUNT = re.compile(r"/accounts/\d+")
+_SERVER_ID = re.compile(r"/instructions/[^/]+$")
+ENDPOINTS = {
+    ("GET", "/v1/accounts"): "GET accounts",
+    ("GET", "/v1/accounts/{id}/positions"): "GET positions",
+    ("GET", "/v1/accounts/{id}/balances"): "GET balances",
+    ("GET", "/v1/instruments/options/contracts"): "GET contracts",
+    ("GET", "/v1/market-data/snapshot"): "GET snapshot",
+    ("GET", "/v1/accounts/{id}/positions/instructions"): "GET instructions (list)",
+    ("POST", "/v1/accounts/{id}/positions/instructions"): "POST instructions (submit)",
+    ("DELETE", "/v1/accounts/{id}/positions/instructions/{id}"): "DELETE instruction (cancel)",
+}
+
+
+def endpoint(method: str, path: str) -> str:
+    shape = _SERVER_ID.sub("/instructions/{id}", _ACCOUNT.sub("/accounts/{id}", path))
+    return ENDPOINTS.get((method, shape), f"{method} {shape}")
+
+
+class Phases:
+    """A timeline of named phases: each ``enter`` ends the phase before it."""
+
+    def __init__(self) -> None:
+        self.current = "setup"
+        self.marks: list[tuple[str, float, float]] = []
+
+    def enter(self, name: str) -> None:
+        self.marks.append((name, wall(), cpu_seconds()))
+        self.current = name
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """Wall and CPU seconds per phase name (a phase entered twice is summed)."""
+        out: dict[str, dict[str, float]] = {}
+        for (name, w0, c0), (_, w1, c1) in zip(self.marks, self.marks[1:], strict=False):
+            spent = out.setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0})
+            spent["wall_s"] += w1 - w0
+            spent["cpu_s"] += c1 - c0
+        return out
+
+
+@dataclass
+class _Tally:
+    count: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+
+
+@dataclass
+class Requests:
+    """Counts and latencies of the requests sent, by phase and endpoint."""
+
+    phases: Phases
+    tallies: dict[tuple[str, str], _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    in_flight: int = 0
+    peak_in_flight: int = 0
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        original = httpx.AsyncHTTPTransport.handle_async_request
+        requests = self
+
+        @functools.wraps(original)
+        async def counted(
+            transport: httpx.AsyncHTTPTransport, request: httpx.Request
+        ) -> httpx.Response:
+            key = (requests.phases.current, endpoint(request.method, request.url.path))
+            requests.in_flight += 1
+            requests.peak_in_flight = max(requests.peak_in_flight, requests.in_flight)
+            started = wall()
+            try:
+                return await original(transport, request)
+            finally:
+                requests.in_flight -= 1
+                tally = requests.tallies[key]
+                tally.count += 1
+                tally.seconds += wall() - started
+
+        httpx.AsyncHTTPTransport.handle_async_request = counted  # type: ignore[method-assign,assignment]
+        try:
+            yield
+        finally:
+            httpx.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
+
+    def by_endpoint(self) -> dict[str, int]:
+        totals: Counter[str] = Counter()
+        for (_, name), tally in self.tallies.items():
+            totals[name] += tally.count
+        return dict(sorted(totals.items()))
+
+    def by_phase(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for (phase, name), tally in sorted(self.tallies.items()):
+            entry = out.setdefault(phase, {"requests": 0, "request_s": 0.0, "endpoints": {}})
+            entry["requests"] += tally.count
+            entry["request_s"] += tally.seconds
+            entry["endpoints"][name] = tally.count
+        return out
+
+    @property
+    def total(self) -> int:
+        return sum(t.count for t in self.tallies.values())
+
+    @property
+    def mean_latency_s(self) -> float:
+        total = self.total
+        return sum(t.seconds for t in self.tallies.values()) / total if total else 0.0
+
+
+class TimedJournal:
+    """The ``Journal`` port over a real journal: calls, wall and CPU seconds per method,
+    and CPU seconds per phase."""
+
+    def __init__(self, inner: Any, phases: Phases) -> None:
+        self._inner = inner
+        self._phases = phases
+        self.calls: dict[str, _Tally] = defaultdict(_Tally)
+        self.by_phase: dict[str, float] = defaultdict(float)
+
+    def __getattr__(self, name: str) -> Any:
+        target = getattr(self._inner, name)
+        if not callable(target):
+            return target
+        tally = self.calls[name]
+        phases, by_phase = self._phases, self.by_phase
+
+        @functools.wraps(target)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            started, cpu = wall(), cpu_seconds()
+            try:
+                return target(*args, **kwargs)
+            finally:
+                used = cpu_seconds() - cpu
+                tally.count += 1
+                tally.seconds += wall() - started
+                tally.cpu += used
+                by_phase[phases.current] += used
+
+        return timed
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        return {
+            name: {"calls": t.count, "seconds": round(t.seconds, 3), "cpu_s": round(t.cpu, 3)}
+            for name, t in sorted(self.calls.items(), key=lambda kv: -kv[1].seconds)
+            if t.count
+        }
+
+
+def _async_span(
+    phases: Phases, name: str, after: str, fn: Callable[..., Awaitable[Any]]
+) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(fn)
+    async def spanned(*args: Any, **kwargs: Any) -> Any:
+        phases.enter(name)
+        try:
+            return await fn(*args, **kwargs)
+        finally:
+            phases.enter(after)
+
+    return spanned
+
+
+def _sync_span(phases: Phases, name: str, after: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def spanned(*args: Any, **kwargs: Any) -> Any:
+        phases.enter(name)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            phases.enter(after)
+
+    return spanned
+
+
+@contextmanager
+def phase_marks(phases: Phases) -> Iterator[None]:
+    """Within the block, ``run_day``'s phases are marked on ``phases``:
+
+    load (from the call to make_plan) -> decide (plan_book: prices and the rules engine)
+    -> journal (begin the run, fresh ids, record the plan, supersede check) -> submit
+    (Submitter.submit) -> reconcile (Reconciler.reconcile) -> finish (final rows, end run).
+    """
+    targets: list[tuple[Any, str, Any]] = [
+        (
+            plan_service,
+            "plan_book",
+            _sync_span(phases, "decide", "journal", plan_service.plan_book),
+        ),
+        (Submitter, "submit", _async_span(phases, "submit", "reconcile", Submitter.submit)),
+        (
+            Reconciler,
+            "reconcile",
+            _async_span(phases, "reconcile", "finish", Reconciler.reconcile),
+        ),
+    ]
+    saved = [(owner, name, owner.__dict__[name]) for owner, name, _ in targets]
+    try:
+        for owner, name, replacement in targets:
+            setattr(owner, name, replacement)
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)

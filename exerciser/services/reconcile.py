@@ -68,12 +68,14 @@ class Reconciler:
     async def reconcile(self, business_date: date) -> ReconcileReport:
         report = ReconcileReport()
         delay = self._policy.first_delay
+        rows = self._journal.rows(business_date)
         while True:
-            polled = [r for r in self._journal.rows(business_date) if _polled(r)]
+            polled = [r for r in rows if _polled(r)]
             if polled:
                 report.polls += 1
                 await self.poll(polled, report)
-            still_open = [r for r in self._journal.rows(business_date) if not r.state.is_terminal]
+                rows = self._journal.rows(business_date)
+            still_open = [r for r in rows if not r.state.is_terminal]
             # Wait only on what the broker holds; an unconfirmed send it does not list
             # is looked for at each poll but does not hold the loop open.
             waiting = [r for r in still_open if r.state in _POLLED]
@@ -92,26 +94,30 @@ class Reconciler:
             delay = min(self._policy.max_delay, delay * 2)
 
     async def poll(self, rows: Sequence[LedgerRow], report: ReconcileReport) -> None:
-        """One look at every account holding one of ``rows``; journal what changed."""
+        """One look at every account holding one of ``rows``; journal what changed, in
+        one transaction for the whole round (a crash mid-round just means a re-look)."""
         by_account: dict[int, list[LedgerRow]] = {}
         for row in rows:
             by_account.setdefault(row.account_id, []).append(row)
         slots = asyncio.Semaphore(self._policy.concurrency)
 
-        async def one(account_id: int, mine: list[LedgerRow]) -> None:
+        async def one(account_id: int, mine: list[LedgerRow]) -> list[RowUpdate]:
             async with slots:
                 try:
                     held = await self._broker.list_instructions(account_id)
                 except (BrokerTransientError, BrokerProtocolError) as exc:
                     log.warning("poll_failed", account_id=account_id, error=exc.message)
-                    return
-            self._observe(mine, held, report)
+                    return []
+            return self._observe(mine, held, report)
 
-        await asyncio.gather(*(one(a, m) for a, m in sorted(by_account.items())))
+        found = await asyncio.gather(*(one(a, m) for a, m in sorted(by_account.items())))
+        updates = [update for account_updates in found for update in account_updates]
+        if updates:
+            self._journal.apply(self._run_id, updates, at=self._clock(), source="list")
 
     def _observe(
         self, mine: list[LedgerRow], held: list[BrokerInstruction], report: ReconcileReport
-    ) -> None:
+    ) -> list[RowUpdate]:
         by_key = {h.instruction_id: h for h in held}
         updates = []
         for row in mine:
@@ -124,7 +130,6 @@ class Reconciler:
             if _changes(row, update):
                 updates.append(update)
         if updates:
-            self._journal.apply(self._run_id, updates, at=self._clock(), source="list")
             states: dict[str, int] = {}
             for update in updates:
                 states[update.state.value] = states.get(update.state.value, 0) + 1
@@ -135,6 +140,7 @@ class Reconciler:
                     reason=update.reason,
                 )
             log.info("instructions_updated", account_id=mine[0].account_id, states=states)
+        return updates
 
 
 def _changes(row: LedgerRow, update: RowUpdate) -> bool:

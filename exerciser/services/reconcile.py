@@ -23,6 +23,8 @@ from exerciser.ports import Clock, InstructionBroker, Journal, Sleep
 log = structlog.get_logger("exerciser.reconcile")
 
 
+APPLY_CHUNK = 2000  # updates a transaction: few transactions, bounded memory
+
 _POLLED = frozenset({RowState.SENT, RowState.CANCEL_REQUESTED, RowState.UNKNOWN})
 
 
@@ -111,9 +113,14 @@ class Reconciler:
             return self._observe(mine, held, report)
 
         found = await asyncio.gather(*(one(a, m) for a, m in sorted(by_account.items())))
-        updates = [update for account_updates in found for update in account_updates]
-        if updates:
-            self._journal.apply(self._run_id, updates, at=self._clock(), source="list")
+        pending: list[RowUpdate] = []
+        for account_updates in found:
+            pending.extend(account_updates)
+            if len(pending) >= APPLY_CHUNK:
+                self._journal.apply(self._run_id, pending, at=self._clock(), source="list")
+                pending = []
+        if pending:
+            self._journal.apply(self._run_id, pending, at=self._clock(), source="list")
 
     def _observe(
         self, mine: list[LedgerRow], held: list[BrokerInstruction], report: ReconcileReport

@@ -116,12 +116,11 @@ class SqliteJournal(JournalOutbox):
         what = "record_plan"
         now, day = utc_text(at), date_text(plan.business_date)
         header = (run_id, day, utc_text(plan.as_of), json_text(plan.warnings), now)
-        records = plan_row_values(run_id, plan)
         intended = intended_rows(plan, fail=lambda problem: self._fail(what, problem))
         with self._writing(what) as db:
             if self._run_date(db, what, run_id) != day:
                 raise self._fail(what, f"run {run_id} is not for {day}")
-            self._store_plan(db, header, records)
+            self._store_plan(db, header, plan)
             known = rec.ledger_rows_by_id(db, intended)
             for iid, row in known.items():
                 if terms(row) != terms(intended[iid]):
@@ -140,9 +139,7 @@ class SqliteJournal(JournalOutbox):
             )
         return [known.get(iid, row) for iid, row in intended.items()]
 
-    def _store_plan(
-        self, db: sqlite3.Connection, header: tuple[str, ...], records: list[tuple[Any, ...]]
-    ) -> None:
+    def _store_plan(self, db: sqlite3.Connection, header: tuple[str, ...], plan: Plan) -> None:
         """Store the plan of a run once; the same plan again is a no-op."""
         run_id = header[0]
         stored = db.execute(
@@ -157,13 +154,14 @@ class SqliteJournal(JournalOutbox):
             db.executemany(
                 "INSERT INTO plan_rows (run_id, ordinal, account_id, instrument_id, action,"
                 " instruction_id, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                records,
+                plan_row_values(run_id, plan),
             )
             return
         rows = db.execute(
             "SELECT record FROM plan_rows WHERE run_id = ? ORDER BY ordinal", (run_id,)
         ).fetchall()
-        if tuple(stored) != header[1:4] or [r[0] for r in rows] != [r[-1] for r in records]:
+        records = [values[-1] for values in plan_row_values(run_id, plan)]
+        if tuple(stored) != header[1:4] or [r[0] for r in rows] != records:
             raise self._fail("record_plan", f"run {run_id} already recorded a different plan")
 
     # ------------------------------------------------------------------ the ledger

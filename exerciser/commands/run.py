@@ -34,6 +34,7 @@ from exerciser.domain.calendar import NotASessionError, SessionCalendar, session
 from exerciser.domain.ledger import LedgerRow, RowState
 from exerciser.domain.plan import PlanAction
 from exerciser.errors import ConfigError
+from exerciser.ports import Clock
 from exerciser.reports.table import render_table
 from exerciser.services.plan import PlanRequest
 from exerciser.services.run import RunOptions, RunOutcome, run_day
@@ -98,7 +99,7 @@ async def _cycle(
     settings: Settings,
     request: PlanRequest,
     calendar: SessionCalendar,
-    clock: Any,
+    clock: Clock,
     checkpoint: Checkpoint,
     *,
     api_key: str | None,

@@ -274,13 +274,21 @@ class Submitter:
             await self._adopt_duplicates(account_id, batch)
             return
         if explained:
-            updates = []
+            updates, duplicates, unexplained = [], [], []
             for row in batch:
                 seen = explained.get(row.instruction_id)
-                if seen is not None and not _is_duplicate(seen):
+                if seen is None:
+                    unexplained.append(row)
+                elif _is_duplicate(seen):
+                    duplicates.append(row)
+                else:
                     updates.append(_rejected(row, seen))
                     self._report.rejected += 1
             self._journal.apply(self._run_id, updates, at=self._clock(), source="submit")
+            if duplicates:
+                await self._adopt_duplicates(account_id, duplicates)
+            if unexplained:  # left open: the reconciler looks for them, the report names them
+                log.warning("rows_not_in_reply", account_id=account_id, rows=len(unexplained))
             return
         if len(batch) == 1:
             self._fail(batch, f"refused by the broker: {exc.message}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
@@ -69,7 +69,6 @@ class SubmitReport:
     conflicts: int = 0
     unconfirmed: int = 0  # may be at the broker; left open at the deadline
     batches: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 def never(_: str) -> None:

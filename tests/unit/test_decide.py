@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -456,3 +457,152 @@ def test_instruction_ids_never_change_across_versions() -> None:
     )
     assert dne == "xr-20261120-19816-DNE-3cfdafc70f8023ad98f2"
     assert ex == "xr-20261120-19816-EX-858797cbda1474e9cd3b"
+
+
+# ------------------------------------------- what is worked out once per contract
+
+STRIKES = (180, 190, 200, 210)
+SHARED_RULES = (
+    Rule(match=Match(right=Right.PUT), set={"min_net_value": D(100)}, source="r:1"),
+    Rule(match=Match(account=2), set={"explicit_exercise": True}, source="r:2"),
+    Rule(
+        match=Match(account=3, right=Right.CALL),
+        action=Action.DO_NOT_EXERCISE,
+        quantity=D(1),
+        source="r:3",
+    ),
+)
+
+
+def _contract(right: Right, strike: int) -> Contract:
+    return Contract(
+        id=f"c-{right.value[0]}{strike}",
+        symbol=f"AAPL  261120{right.value[0]}{strike * 1000:08d}",
+        right=right,
+        strike=D(strike),
+        expiry=DAY,
+        multiplier=D(100),
+        exercise_style="AMERICAN",
+        settle_on_open=False,
+        underlying_id=UNDERLYING_ID,
+    )
+
+
+@st.composite
+def shared_books(draw: st.DrawFn) -> DecisionInputs:
+    """Up to six accounts (rules name accounts 2 and 3) holding the same eight contracts."""
+    contracts = {c.id: c for c in (_contract(r, k) for r in Right for k in STRIKES)}
+    accounts = []
+    for account_id in range(1, draw(st.integers(min_value=1, max_value=6)) + 1):
+        held = draw(st.lists(st.sampled_from(sorted(contracts)), min_size=1, max_size=5))
+        positions = [
+            Position(
+                account_id=account_id,
+                instrument_id=ident,
+                symbol=contracts[ident].symbol,
+                is_option=True,
+                quantity=(q := D(draw(quantities))),
+                available_quantity=abs(q),
+                is_short=q < 0,
+                underlying_id=UNDERLYING_ID,
+            )
+            for ident in held
+        ]
+        shares = D(draw(st.integers(min_value=0, max_value=1000)))
+        stock = Position(
+            account_id=account_id,
+            instrument_id=UNDERLYING_ID,
+            symbol="AAPL",
+            is_option=False,
+            quantity=shares,
+            available_quantity=shares,
+            is_short=False,
+        )
+        bp = D(draw(st.integers(min_value=0, max_value=300_000)))
+        accounts.append(
+            AccountBook(account_id=account_id, buying_power=bp, positions=(*positions, stock))
+        )
+    close = draw(st.decimals(min_value=D(170), max_value=D(220), places=2))
+    return DecisionInputs(
+        business_date=DAY,
+        as_of=AS_OF,
+        accounts=accounts,
+        contracts=contracts,
+        prices={
+            UNDERLYING_ID: UnderlyingPrice(
+                symbol="AAPL", reference=close, latest=close, source=PriceSource.BROKER
+            )
+        },
+        underlying_symbols={UNDERLYING_ID: "AAPL"},
+        rules=RuleSet(defaults=Policy(), rules=SHARED_RULES),
+        expires_today=lambda listed: listed == DAY,
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(shared_books())
+def test_a_book_decides_as_its_accounts_would_alone(inputs: DecisionInputs) -> None:
+    """The engine works a contract out once and shares it across accounts: nothing from
+    one account (a rule that names it, its order in the book) may leak into another's."""
+    whole = decide(inputs)
+    alone = [decide(replace(inputs, accounts=[a])) for a in inputs.accounts]
+    assert whole.rows == tuple(row for plan in alone for row in plan.rows)
+    assert whole.warnings == tuple(w for plan in alone for w in plan.warnings)
+    backwards = decide(replace(inputs, accounts=list(reversed(inputs.accounts))))
+    assert sorted(backwards.rows, key=repr) == sorted(whole.rows, key=repr)
+
+
+def test_rules_that_name_an_account_apply_to_it_alone() -> None:
+    call = _contract(Right.CALL, 190)
+    inputs = replace(Case().inputs(), rules=RuleSet(defaults=Policy(), rules=SHARED_RULES))
+    books = [
+        AccountBook(
+            account_id=account_id,
+            buying_power=D(10_000_000),
+            positions=(
+                Position(
+                    account_id=account_id,
+                    instrument_id=call.id,
+                    symbol=call.symbol,
+                    is_option=True,
+                    quantity=D(5),
+                    available_quantity=D(5),
+                    is_short=False,
+                    underlying_id=UNDERLYING_ID,
+                ),
+            ),
+        )
+        for account_id in (1, 3, 4)
+    ]
+    price = UnderlyingPrice(
+        symbol="AAPL", reference=D(200), latest=D(200), source=PriceSource.BROKER
+    )
+    plan = decide(
+        replace(inputs, accounts=books, contracts={call.id: call}, prices={UNDERLYING_ID: price})
+    )
+    rows = [(r.account_id, r.action.value, str(r.quantity)) for r in plan.rows]
+    assert rows == [
+        (1, "NONE", "5"),
+        (3, "DO_NOT_EXERCISE", "1"),  # r:3 forces DNE on one
+        (3, "NONE", "4"),
+        (4, "NONE", "5"),
+    ]
+    assert [r.reasons[-1] for r in plan.rows] == [
+        "exercise: OCC exercises it by default",
+        "rule r:3 applies",
+        "rule r:3 applies",
+        "exercise: OCC exercises it by default",
+    ]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_decide_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        decide(Case().inputs())
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()

@@ -46,7 +46,7 @@ from pydantic import SecretStr
 from bench.clock import SharedClock
 from bench.instrument import Phases, Requests, TimedJournal, phase_marks
 from bench.profiling import Profile, profiled
-from bench.usage import cpu_seconds, peak_rss_mb, wall
+from bench.usage import cpu_seconds, peak_rss_mb, process_cpu_seconds, wall
 from exerciser.adapters.calendar import XnysCalendar
 from exerciser.adapters.clearstreet.broker import ClearStreetBookSource
 from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
@@ -119,6 +119,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
             profiling = (
                 profiled(Path(profile_dir), "cycle") if profile_dir else nullcontext(Profile())
             )
+            sim_cpu0 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
             cpu0, wall0 = cpu_seconds(), wall()
             with phase_marks(phases), profiling as profile:
                 phases.enter("load")
@@ -136,6 +137,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
                 )
                 phases.enter("end")
             cycle_s, cycle_cpu = wall() - wall0, cpu_seconds() - cpu0
+            sim_cpu1 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
             result: dict[str, Any] = {
                 "cycle_s": round(cycle_s, 3),
                 "cpu_s": round(cycle_cpu, 3),
@@ -149,6 +151,12 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
                 "outcome": _outcome(outcome),
                 "waited": {"sleeps": sleeps.count, "seconds": round(sleeps.seconds, 3)},
                 "journal_calls": journal.stats(),
+                # the simulator's CPU during run_day alone (its total includes the probes)
+                "simulator_cpu_s": (
+                    round(sim_cpu1 - sim_cpu0, 2)
+                    if sim_cpu0 is not None and sim_cpu1 is not None
+                    else None
+                ),
             }
             if profile_dir:
                 result["profile"] = profile.as_dict()

@@ -59,6 +59,33 @@ def lower_bound(cycle: dict[str, Any], *, latency_ms: int, concurrency: int) -> 
     }
 
 
+def cpu_floor(cycle: dict[str, Any], cores: int) -> dict[str, Any] | None:
+    """The least wall time the CPU allows on this machine, whatever the network.
+
+    The daemon runs on one thread, so a cycle takes at least its own CPU seconds; the
+    daemon and the simulator share the machine's cores, so at least their CPU seconds
+    together over the cores. ``http_only_s`` is the same floor for a daemon that did
+    nothing but send its requests through its HTTP client (the probe's CPU a request)
+    against this simulator: no parsing, no deciding, no journal."""
+    sim = cycle.get("simulator_cpu_s")
+    if sim is None:
+        return None
+    daemon, requests = cycle["cpu_s"], cycle["requests"]["total"]
+    floor = {
+        "daemon_cpu_s": daemon,
+        "simulator_cpu_s": sim,
+        "cores": cores,
+        "floor_s": round(max(daemon, (daemon + sim) / cores), 2),
+        "simulator_ms_per_request": round(sim / requests * 1000, 3),
+    }
+    probe = cycle.get("http_probe")
+    if probe:
+        http = probe["as_installed_ms"] * requests / 1000
+        floor["http_only_daemon_cpu_s"] = round(http, 2)
+        floor["http_only_s"] = round(max(http, (http + sim) / cores), 2)
+    return floor
+
+
 def extrapolate(baseline: dict[str, Any], accounts: int) -> dict[str, Any]:
     """A straight line through the two samples, extended to ``accounts``; and how far
     the smaller sample's per-account time predicts the larger one."""
@@ -86,6 +113,9 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
         "baseline_vs_cycle": round(baseline["full_s"] / cycle["cycle_s"], 1),
         "cycle_vs_daemon_pattern": round(cycle["cycle_s"] / bound["daemon_pattern_s"], 2),
     }
+    floor = cpu_floor(cycle, results["machine"].get("cpu_count") or 1)
+    if floor is not None:
+        ratios["cycle_vs_cpu_floor"] = round(cycle["cycle_s"] / floor["floor_s"], 2)
     core = results["core"]
     targets = [
         _target(
@@ -117,6 +147,7 @@ def analyse(results: dict[str, Any]) -> dict[str, Any]:
     full = all(params[k] == v for k, v in FULL_SIZE.items())
     return {
         "lower_bound": bound,
+        "cpu_floor": floor,
         "baseline_extrapolation": baseline,
         "ratios": ratios,
         "targets": targets,
@@ -173,6 +204,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             f"depth {bound['depth']}); brief's formula {bound['brief_formula_s']} s; "
             f"for the daemon's own {bound['sent_requests']} requests {bound['daemon_pattern_s']} s",
         ),
+        *_floor_rows(analysis.get("cpu_floor"), bound),
         ("journal calls", _journal_line(cycle["journal_calls"])),
         *_probe_rows(cycle.get("http_probe")),
         (
@@ -197,10 +229,32 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "ratios",
             f"cycle / lower bound {analysis['ratios']['cycle_vs_bound']}x; "
-            f"baseline / cycle {analysis['ratios']['baseline_vs_cycle']}x",
+            f"baseline / cycle {analysis['ratios']['baseline_vs_cycle']}x"
+            + (
+                f"; cycle / CPU floor {analysis['ratios']['cycle_vs_cpu_floor']}x"
+                if "cycle_vs_cpu_floor" in analysis["ratios"]
+                else ""
+            ),
         ),
     ]
     return table
+
+
+def _floor_rows(floor: dict[str, Any] | None, bound: dict[str, Any]) -> list[tuple[str, str]]:
+    if floor is None:
+        return []
+    line = (
+        f"{floor['floor_s']} s on {floor['cores']} cores: the daemon's {floor['daemon_cpu_s']} s "
+        f"of CPU on its one thread, and with the simulator's {floor['simulator_cpu_s']} s "
+        f"during the cycle ({floor['simulator_ms_per_request']} ms a request) over the cores"
+    )
+    if "http_only_s" in floor:
+        line += (
+            f"; a daemon that only sent its requests would need {floor['http_only_daemon_cpu_s']}"
+            f" s of CPU, a floor of {floor['http_only_s']} s "
+            f"({floor['http_only_s'] / bound['bound_s']:.2f}x the network lower bound)"
+        )
+    return [("CPU floor", line)]
 
 
 def _journal_line(calls: dict[str, dict[str, float]]) -> str:

@@ -13,6 +13,7 @@ own CPU seconds and peak RSS, measured from the moment it was ready, to RESULT.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ def main(argv: list[str]) -> int:
             "token": scenario.token,
             "anchor": clock.anchor.isoformat(),
             "epoch": clock.epoch,
+            "pid": os.getpid(),
         }
         print(json.dumps(line), flush=True)
 

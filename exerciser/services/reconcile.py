@@ -137,9 +137,10 @@ class Reconciler:
                 updates.append(update)
         if updates:
             states: dict[str, int] = {}
+            debug = log.bind().debug  # the lazy proxy binds at every call: bind once
             for update in updates:
                 states[update.state.value] = states.get(update.state.value, 0) + 1
-                log.debug(
+                debug(
                     "instruction_updated",
                     instruction_id=update.instruction_id,
                     state=update.state.value,

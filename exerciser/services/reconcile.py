@@ -70,14 +70,13 @@ class Reconciler:
     async def reconcile(self, business_date: date) -> ReconcileReport:
         report = ReconcileReport()
         delay = self._policy.first_delay
-        rows = self._journal.rows(business_date)
+        still_open = self._journal.open_rows(business_date)  # every polled row is open
         while True:
-            polled = [r for r in rows if _polled(r)]
+            polled = [r for r in still_open if _polled(r)]
             if polled:
                 report.polls += 1
                 await self.poll(polled, report)
-                rows = self._journal.rows(business_date)
-            still_open = [r for r in rows if not r.state.is_terminal]
+                still_open = self._journal.open_rows(business_date)
             # Wait only on what the broker holds; an unconfirmed send it does not list
             # is looked for at each poll but does not hold the loop open.
             waiting = [r for r in still_open if r.state in _POLLED]
@@ -138,9 +137,10 @@ class Reconciler:
                 updates.append(update)
         if updates:
             states: dict[str, int] = {}
+            debug = log.bind().debug  # the lazy proxy binds at every call: bind once
             for update in updates:
                 states[update.state.value] = states.get(update.state.value, 0) + 1
-                log.debug(
+                debug(
                     "instruction_updated",
                     instruction_id=update.instruction_id,
                     state=update.state.value,

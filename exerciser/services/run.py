@@ -129,10 +129,14 @@ async def run_day(
             dry_run=False,
         )
     )
-    outcome.plan = plan = _fresh_ids(plan, journal)
+    # The day's ledger as the earlier runs left it: read once, it serves the fresh ids
+    # and the re-evaluation (recording the plan adds rows of this plan only, and
+    # changes no row already there).
+    earlier = journal.rows(day.day)
+    outcome.plan = plan = _fresh_ids(plan, earlier)
     wanted = journal.record_plan(run_id, plan, at=clock())
     try:
-        await cycle.carry_out(day.day, wanted, outcome)
+        await cycle.carry_out(day.day, wanted, outcome, earlier=earlier)
     finally:
         final = journal.rows(day.day)
         by_key = {r.instruction_id: r for r in final}
@@ -143,10 +147,11 @@ async def run_day(
     return outcome
 
 
-def _fresh_ids(plan: Plan, journal: Journal) -> Plan:
+def _fresh_ids(plan: Plan, earlier: list[LedgerRow]) -> Plan:
     """A planned instruction whose id belongs to an instruction already cancelled today
-    gets the next revision of its id: the broker would refuse the old one."""
-    ledger = {r.instruction_id: r for r in journal.rows(plan.business_date)}
+    (``earlier``: the day's ledger) gets the next revision of its id: the broker would
+    refuse the old one."""
+    ledger = {r.instruction_id: r for r in earlier}
     rows: list[PlanRow] = []
     for row in plan.rows:
         key, revision = row.instruction_id, 0
@@ -198,12 +203,20 @@ class _Cycle:
             ),
         )
 
-    async def carry_out(self, day: date, wanted: list[LedgerRow], outcome: RunOutcome) -> None:
-        blocked = await self.supersede(day, wanted)
+    async def carry_out(
+        self, day: date, wanted: list[LedgerRow], outcome: RunOutcome, *, earlier: list[LedgerRow]
+    ) -> None:
+        """``wanted``: this plan's rows as ``record_plan`` returned them; ``earlier``: the
+        day's ledger read just before it. Both are re-read only if re-evaluation wrote."""
+        rows, ours = wanted, {r.instruction_id for r in [*earlier, *wanted]}
+        blocked, wrote = await self.supersede(day, wanted, earlier)
         if blocked:
             self.journal.apply(self.run_id, blocked, at=self.clock(), source="decision")
-        by_key = {r.instruction_id: r for r in self.journal.rows(day)}
-        rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
+        if blocked or wrote:
+            current = self.journal.rows(day)
+            by_key = {r.instruction_id: r for r in current}
+            rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
+            ours = set(by_key)
         outcome.submit = await Submitter(
             broker=self.broker,
             journal=self.journal,
@@ -216,17 +229,20 @@ class _Cycle:
                 batch_size=self.options.batch_size,
                 concurrency=self.options.concurrency,
             ),
-        ).submit(rows)
+        ).submit(rows, ours=ours)
         outcome.reconcile = await self.reconciler().reconcile(day)
 
-    async def supersede(self, day: date, wanted: list[LedgerRow]) -> list[RowUpdate]:
+    async def supersede(
+        self, day: date, wanted: list[LedgerRow], earlier: list[LedgerRow]
+    ) -> tuple[list[RowUpdate], bool]:
         """Cancel the earlier plans' instructions the new plan no longer contains. Returns
         FAILED updates for new rows on a contract where an earlier instruction still
-        stands — its cancel failed, in this run or an earlier one."""
+        stands — its cancel failed, in this run or an earlier one — and whether anything
+        was written (else ``earlier`` and ``wanted`` are still the ledger as it is)."""
         keep = {w.instruction_id for w in wanted}
         stale = [
             r
-            for r in self.journal.rows(day)
+            for r in earlier
             if r.instruction_id not in keep
             and not r.superseded
             and r.state not in _DONE
@@ -234,7 +250,7 @@ class _Cycle:
         ]
         if stale and self.clock() >= self.internal_cutoff:
             log.warning("reevaluation_too_late", rows=len(stale))
-            return []
+            return [], False
         for row in stale:
             self.journal.supersede(
                 self.run_id, row.instruction_id, at=self.clock(), reason="replaced by a later plan"
@@ -244,10 +260,10 @@ class _Cycle:
             await self.reconciler().reconcile(day)
         standing = {
             (r.account_id, r.instrument_id)
-            for r in self.journal.rows(day)
+            for r in (self.journal.rows(day) if stale else earlier)
             if r.instruction_id not in keep and r.state.at_broker and self.in_scope(r)
         }
-        return [
+        blocked = [
             RowUpdate(
                 instruction_id=w.instruction_id,
                 state=RowState.FAILED,
@@ -256,6 +272,7 @@ class _Cycle:
             for w in wanted
             if w.state is RowState.PENDING and (w.account_id, w.instrument_id) in standing
         ]
+        return blocked, bool(stale)
 
     async def withdraw(self, row: LedgerRow) -> None:
         """Cancel one superseded row: at the broker by its server id, or — never sent —

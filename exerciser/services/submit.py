@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,11 +102,20 @@ class Submitter:
         # since, or an earlier run's attempt): never concluded "not sent".
         self._unconfirmed: set[str] = set()
 
-    async def submit(self, rows: Sequence[LedgerRow]) -> SubmitReport:
-        """Send every PENDING, not superseded row of ``rows``; return what happened."""
+    async def submit(
+        self, rows: Sequence[LedgerRow], *, ours: Collection[str] | None = None
+    ) -> SubmitReport:
+        """Send every PENDING, not superseded row of ``rows``; return what happened.
+
+        ``ours``: the instruction ids of every ledger row of the rows' days (an id the
+        broker holds that is not among them is someone else's); read from the journal
+        when not given.
+        """
         by_account: dict[int, list[LedgerRow]] = {}
-        days = {row.business_date for row in rows}
-        self._ours = {r.instruction_id for day in days for r in self._journal.rows(day)}
+        if ours is None:
+            days = {row.business_date for row in rows}
+            ours = {r.instruction_id for day in days for r in self._journal.rows(day)}
+        self._ours = set(ours)
         for row in rows:
             if row.state is RowState.PENDING and not row.superseded:
                 by_account.setdefault(row.account_id, []).append(row)

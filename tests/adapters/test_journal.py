@@ -303,6 +303,51 @@ def test_rows_are_ordered_by_account_then_instruction_id(journal: SqliteJournal)
     ]
 
 
+def test_open_rows_are_the_rows_of_the_day_not_yet_terminal_in_the_same_order(
+    journal: SqliteJournal,
+) -> None:
+    """One row in every state, over two accounts, and a row of another day: the open
+    rows are exactly ``rows`` without the terminal ones, whole and in order."""
+    states = list(RowState)
+    rows = [
+        plan_row(f"c{n}", account_id=2 - n % 2, instruction_id=f"xr-{n:02d}")
+        for n in range(len(states))
+    ]
+    journal.record_plan("run-1", make_plan(*rows), at=AT)
+    journal.begin_run(run("run-2", day=DAY + timedelta(days=1)))
+    journal.record_plan(
+        "run-2",
+        make_plan(plan_row("other", instruction_id="xr-x"), day=DAY + timedelta(days=1)),
+        at=AT,
+    )
+    ids = [iid(r) for r in rows]
+    journal.record_attempt("run-1", account_id=1, instruction_ids=ids[1::2], at=AT)
+    for key, state in zip(ids, states, strict=True):
+        update = RowUpdate(instruction_id=key, state=state, server_id=f"srv-{key}")
+        journal.apply("run-1", [update], at=AT, source="list")
+    journal.supersede("run-1", ids[1], at=AT, reason="replaced")
+    expected = [r for r in journal.rows(DAY) if not r.state.is_terminal]
+    assert {r.state for r in expected} == set(RowState) - TERMINAL_STATES
+    assert journal.open_rows(DAY) == expected
+    assert [r.instruction_id for r in journal.open_rows(DAY + timedelta(days=1))] == ["xr-x"]
+    assert journal.open_rows(DAY - timedelta(days=1)) == []
+
+
+def test_a_state_this_code_cannot_read_is_a_journal_error(
+    journal: SqliteJournal, path: Path
+) -> None:
+    journal.record_plan("run-1", make_plan(EXERCISE), at=AT)
+    with raw(path) as db:
+        db.execute("UPDATE ledger SET state = 'LOST'")
+    update = RowUpdate(instruction_id=iid(EXERCISE), state=S.SENT)
+    for read in (journal.rows, journal.open_rows):
+        with pytest.raises(JournalError, match=r"unreadable: .*unknown value 'LOST'"):
+            read(DAY)
+    with pytest.raises(JournalError, match=r"apply: unreadable: .*unknown value 'LOST'"):
+        journal.apply("run-1", [update], at=AT, source="list")
+    assert [h["state"] for h in journal.history(iid(EXERCISE))] == [S.PENDING]
+
+
 def test_record_plan_after_a_restart_adds_nothing_and_resets_nothing(path: Path) -> None:
     plan = make_plan(EXERCISE, NOTHING, DNE)
     with SqliteJournal.open(path) as journal:

@@ -315,3 +315,38 @@ async def test_after_a_cancel_failed_no_later_run_sends_another_instruction_on_t
     assert at_broker(harness, CANCEL_FAILS) == [(old.instruction_id, "CANCEL_FAILED", "4")]
     assert harness.journal.attempts_of(again.instruction_id) == []
     assert (again.state, again.reason) == (RowState.FAILED, NOT_SENT)
+
+
+class Reads:
+    """The journal, counting the whole-day and open-row reads made through it."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name in {"rows", "open_rows"}:
+            self.calls.append(name)
+        return getattr(self.inner, name)
+
+
+async def test_a_run_reads_the_whole_day_once_before_and_once_after_unless_it_reevaluates(
+    harness: Harness,
+) -> None:
+    """The day's ledger is read before the plan is recorded (fresh ids, what to
+    supersede) and at the end (the outcome); the reconciler reads only open rows. A
+    re-evaluation that writes reads the day again before it submits."""
+    counted = Reads(harness.journal)
+    harness.journal = counted  # type: ignore[assignment]
+    first = await harness.run()
+    assert first.ok
+    assert counted.calls == ["rows", "open_rows", "open_rows", "rows"]
+
+    counted.calls.clear()
+    second = await later_run(harness, rules=RULES + worth_exercising(AAPL_190C))
+    assert second.ok
+    assert counted.calls[0] == "rows"
+    assert counted.calls[-1] == "rows"
+    assert counted.calls.count("rows") > 2  # supersede wrote: the day is read again
+    harness.journal = counted.inner
+    day_is_consistent(harness, second)

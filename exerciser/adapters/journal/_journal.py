@@ -176,10 +176,10 @@ class SqliteJournal(JournalOutbox):
             raise self._fail(what, "an instruction id is given twice")
         with self._writing(what) as db:
             self._run_date(db, what, run_id)
-            known = rec.ledger_rows_by_id(db, ids)
+            known = rec.ledger_accounts(db, ids)
             if missing := [i for i in ids if i not in known]:
                 raise self._fail(what, f"not in the ledger: {', '.join(missing[:5])}")
-            if others := [i for i in ids if known[i].account_id != account_id]:
+            if others := [i for i in ids if known[i] != account_id]:
                 raise self._fail(what, f"not of account {account_id}: {', '.join(others[:5])}")
             cursor = db.execute(
                 "INSERT INTO attempts (run_id, account_id, started_at) VALUES (?, ?, ?)",
@@ -226,12 +226,11 @@ class SqliteJournal(JournalOutbox):
             (u, optional_decimal_text(u.accepted_quantity), RowState(u.state)) for u in updates
         ]
         with self._writing(what) as db:
-            known = rec.ledger_rows_by_id(db, (u.instruction_id for u in updates))
-            if missing := [u.instruction_id for u in updates if u.instruction_id not in known]:
+            states = rec.ledger_states(db, (u.instruction_id for u in updates))
+            if missing := [u.instruction_id for u in updates if u.instruction_id not in states]:
                 raise self._fail(what, f"not in the ledger: {', '.join(missing[:5])}")
             if attempt_id is not None:
                 self._close_attempt(db, attempt_id, (now, attempt_outcome, http_status, request_id))
-            states = {iid: row.state for iid, row in known.items()}
             changes, observations = [], []
             for update, accepted, state in observed:
                 iid = update.instruction_id

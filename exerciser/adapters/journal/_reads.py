@@ -15,8 +15,11 @@ from typing import Any, Self
 from exerciser.adapters.journal import _records as rec
 from exerciser.adapters.journal._codec import date_text, read_json
 from exerciser.adapters.journal._errors import JournalError
-from exerciser.domain.ledger import LedgerRow
+from exerciser.domain.ledger import TERMINAL_STATES, LedgerRow
 from exerciser.ports import RunRecord
+
+_TERMINAL = tuple(sorted(state.value for state in TERMINAL_STATES))
+_TERMINAL_MARKS = ", ".join("?" * len(_TERMINAL))  # bound, not spliced into the text
 
 
 class JournalReads:
@@ -93,6 +96,17 @@ class JournalReads:
                 f"SELECT {rec.LEDGER_COLUMNS} FROM ledger WHERE business_date = ?"  # noqa: S608
                 " ORDER BY account_id, instruction_id",
                 (date_text(business_date),),
+            )
+            return [rec.ledger_row(values) for values in found]
+
+    def open_rows(self, business_date: date) -> list[LedgerRow]:
+        """The ledger rows of the day not yet in a terminal state, in ``rows`` order:
+        what the reconciler follows, without building every settled row of the day."""
+        with self._reading("open_rows") as db:
+            found = db.execute(
+                f"SELECT {rec.LEDGER_COLUMNS} FROM ledger WHERE business_date = ?"  # noqa: S608
+                f" AND state NOT IN ({_TERMINAL_MARKS}) ORDER BY account_id, instruction_id",
+                (date_text(business_date), *_TERMINAL),
             )
             return [rec.ledger_row(values) for values in found]
 

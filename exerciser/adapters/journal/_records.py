@@ -67,15 +67,33 @@ def _ledger_row(values: Sequence[Any]) -> LedgerRow:
 
 def ledger_rows_by_id(connection: sqlite3.Connection, ids: Iterable[str]) -> dict[str, LedgerRow]:
     """The ledger rows of ``ids`` that exist, by instruction id."""
-    found: dict[str, LedgerRow] = {}
+    return {values[0]: ledger_row(values) for values in _by_id(connection, LEDGER_COLUMNS, ids)}
+
+
+def ledger_states(connection: sqlite3.Connection, ids: Iterable[str]) -> dict[str, RowState]:
+    """The state of each of ``ids`` that is in the ledger: all ``apply`` needs to know of
+    a row, without building the whole ``LedgerRow``."""
+    found: dict[str, RowState] = {}
+    for iid, state in _by_id(connection, "instruction_id, state", ids):
+        try:
+            found[iid] = _STATES[state]
+        except KeyError as exc:
+            raise ValueError(f"ledger row {iid}: unknown value {exc}") from exc
+    return found
+
+
+def ledger_accounts(connection: sqlite3.Connection, ids: Iterable[str]) -> dict[str, int]:
+    """The account of each of ``ids`` that is in the ledger."""
+    return dict(_by_id(connection, "instruction_id, account_id", ids))
+
+
+def _by_id(connection: sqlite3.Connection, columns: str, ids: Iterable[str]) -> Iterator[Any]:
+    """``columns`` (the first being ``instruction_id``) of the ledger rows of ``ids``."""
     for chunk in _chunks(sorted(set(ids))):
         marks = ", ".join("?" * len(chunk))
-        # only our column list and placeholders go into the text; the ids are bound
-        sql = f"SELECT {LEDGER_COLUMNS} FROM ledger WHERE instruction_id IN ({marks})"  # noqa: S608
-        for values in connection.execute(sql, chunk):
-            row = ledger_row(values)
-            found[row.instruction_id] = row
-    return found
+        # only our column lists and placeholders go into the text; the ids are bound
+        sql = f"SELECT {columns} FROM ledger WHERE instruction_id IN ({marks})"  # noqa: S608
+        yield from connection.execute(sql, chunk)
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:

@@ -126,7 +126,7 @@ def encode_quantity(quantity: Decimal) -> str:
     return format(quantity.normalize(), "f")
 
 
-def _query(params: Mapping[str, str | int | Sequence[str] | None]) -> bytes:
+def _query(params: Mapping[str, str | int | Sequence[str] | None]) -> str:
     """Encode a query string with arrays comma-joined (OpenAPI form, explode=false)."""
     parts = []
     for key, value in params.items():
@@ -137,7 +137,7 @@ def _query(params: Mapping[str, str | int | Sequence[str] | None]) -> bytes:
         else:
             encoded = ",".join(quote(v, safe="") for v in value)
         parts.append(f"{quote(key, safe='')}={encoded}")
-    return "&".join(parts).encode("ascii")
+    return "&".join(parts)
 
 
 POOL_SIZE = 8
@@ -189,9 +189,13 @@ class ClearStreetClient:
         # work per queued request for every connection, which at 32 connections cost
         # ~4.7 ms CPU a request against ~1 ms with pools of 8 (bench/README.md).
         sizes = _shard_sizes(concurrency, POOL_SIZE)
+        # Requests carry absolute URLs: httpx parses a relative one, then parses the
+        # merged one again, character by character in Python (~17 us a request, and
+        # ~0.3 us a character of a 100-id query).
+        self._base_url = base_url.rstrip("/")
         self._pools = [
             httpx.AsyncClient(
-                base_url=base_url.rstrip("/"),
+                base_url=self._base_url,
                 headers={
                     "Authorization": f"Bearer {api_key.get_secret_value()}",
                     "Accept": "application/json",
@@ -400,7 +404,8 @@ class ClearStreetClient:
         params: Mapping[str, Any] | None = None,
         body: Any = None,
     ) -> _Reply:
-        url = httpx.URL(path, query=_query(params or {}))
+        query = _query(params or {})
+        url = f"{self._base_url}{path}?{query}" if query else f"{self._base_url}{path}"
         content = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if content is not None else None
         try:

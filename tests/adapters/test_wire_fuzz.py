@@ -3,10 +3,11 @@ arbitrary JSON, or a near-valid envelope (a documented example reply with fields
 removed, retyped, renamed, nulled, nested, numbers as JSON numbers or absurdly large,
 unknown statuses, extra fields) — under whatever HTTP status (documented or odd), every
 read and write method of the real client either returns typed models or raises an
-``exerciser.errors.BrokerError`` subclass: never another exception, never an unbounded
-loop (a GET retries at most ``RetryPolicy.attempts`` times; pages stop at a repeated
-token). And the models alone: ``Instruction.model_validate`` validates or raises
-``pydantic.ValidationError``.
+``exerciser.errors.BrokerError`` subclass, and so do the ports over it that read
+positions, contracts and instructions the lean way (``readers``) into domain values:
+never another exception, never an unbounded loop (a GET retries at most
+``RetryPolicy.attempts`` times; pages stop at a repeated token). And the models alone:
+``Instruction.model_validate`` validates or raises ``pydantic.ValidationError``.
 
 Three kinds of reply once broke this and are pinned by their own tests (the random
 strategies stay clear of them: JSON nested at most ~50 deep, no gzip/deflate label):
@@ -24,6 +25,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -40,6 +42,7 @@ from exerciser.adapters.clearstreet.client import (
     InstructionRequest,
     RetryPolicy,
 )
+from exerciser.adapters.clearstreet.instructions import ClearStreetInstructions
 from exerciser.adapters.clearstreet.models import (
     Account,
     Balances,
@@ -48,8 +51,11 @@ from exerciser.adapters.clearstreet.models import (
     Position,
     Snapshot,
 )
+from exerciser.domain import book
 from exerciser.domain.instructions import InstructionType
+from exerciser.domain.ledger import BrokerInstruction, LedgerRow
 from exerciser.errors import BrokerError
+from exerciser.ports import SubmitReply
 
 pytestmark = pytest.mark.anyio
 
@@ -223,6 +229,27 @@ def _submit(client: ClearStreetClient) -> Awaitable[BatchReply]:
     return client.submit_instructions(122503, [row])
 
 
+def _port_submit(client: ClearStreetClient) -> Awaitable[SubmitReply]:
+    row = LedgerRow(
+        instruction_id="ui-20260424-001",
+        business_date=date(2026, 4, 24),
+        account_id=122503,
+        instrument_id="0195f6d0-a1b2-7c3d-8e4f-5a6b7c8d9e01",
+        symbol="AAPL  280121C00195000",
+        instruction_type=InstructionType.DO_NOT_EXERCISE,
+        quantity=Decimal(1),
+    )
+    return ClearStreetInstructions(client).submit(122503, [row])
+
+
+def _port_batch(result: Any) -> bool:
+    return (
+        isinstance(result, SubmitReply)
+        and result.http_status < 300
+        and all(isinstance(r, BrokerInstruction) for r in result.rows)
+    )
+
+
 def _list_of(model: type) -> Callable[[Any], bool]:
     return lambda result: isinstance(result, list) and all(isinstance(x, model) for x in result)
 
@@ -257,6 +284,23 @@ CALLS: dict[str, tuple[Call, Callable[[Any], bool], list[dict[str, Any]]]] = {
         lambda r: isinstance(r, Instruction),
         [CANCELLED],
     ),
+    # The ports, which read these replies the lean way (``readers``) first.
+    "port_positions": (
+        lambda c: ClearStreetBookSource(c).positions(19816),
+        _list_of(book.Position),
+        [POSITIONS],
+    ),
+    "port_contracts": (
+        lambda c: ClearStreetBookSource(c).contracts(["AAPL  260320C00180000"]),
+        _list_of(book.Contract),
+        [CONTRACTS],
+    ),
+    "port_list_instructions": (
+        lambda c: ClearStreetInstructions(c).list_instructions(122503),
+        _list_of(BrokerInstruction),
+        [LISTED],
+    ),
+    "port_submit": (_port_submit, _port_batch, SUBMITTED),
 }
 EVERY_EXAMPLE = [e for _, _, examples in CALLS.values() for e in examples] + [RATE_LIMITED]
 
@@ -521,6 +565,10 @@ test_get_snapshots_reads_any_reply = fuzzed("get_snapshots")
 test_list_instructions_reads_any_reply = fuzzed("list_instructions")
 test_submit_instructions_reads_any_reply = fuzzed("submit_instructions")
 test_cancel_instruction_reads_any_reply = fuzzed("cancel_instruction")
+test_port_positions_reads_any_reply = fuzzed("port_positions")
+test_port_contracts_reads_any_reply = fuzzed("port_contracts")
+test_port_list_instructions_reads_any_reply = fuzzed("port_list_instructions")
+test_port_submit_reads_any_reply = fuzzed("port_submit")
 
 
 def test_every_client_method_is_fuzzed() -> None:

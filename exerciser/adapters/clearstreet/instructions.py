@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from exerciser.adapters.clearstreet import models
+from exerciser.adapters.clearstreet import models, readers
 from exerciser.adapters.clearstreet.client import ClearStreetClient, InstructionRequest
+from exerciser.adapters.clearstreet.readers import to_broker_instruction
 from exerciser.domain.ledger import BrokerInstruction, LedgerRow
 from exerciser.errors import BrokerError
 from exerciser.ports import SubmitReply
+
+__all__ = ["ClearStreetInstructions", "to_broker_instruction"]
 
 T = TypeVar("T")
 
@@ -19,8 +22,9 @@ class ClearStreetInstructions:
         self._client = client
 
     async def list_instructions(self, account_id: int) -> list[BrokerInstruction]:
-        rows = await _translated(lambda: self._client.list_instructions(account_id))
-        return [to_broker_instruction(r) for r in rows]
+        return await _translated(
+            lambda: self._client.list_instructions_as(account_id, readers.instructions)
+        )
 
     async def submit(self, account_id: int, rows: Sequence[LedgerRow]) -> SubmitReply:
         requests = [
@@ -32,10 +36,12 @@ class ClearStreetInstructions:
             )
             for r in rows
         ]
-        reply = await _translated(lambda: self._client.submit_instructions(account_id, requests))
+        reply = await _translated(
+            lambda: self._client.submit_instructions_as(account_id, requests, readers.instructions)
+        )
         return SubmitReply(
             http_status=reply.http_status,
-            rows=tuple(to_broker_instruction(r) for r in reply.rows),
+            rows=reply.rows,
             request_id=reply.request_id,
         )
 
@@ -53,19 +59,3 @@ async def _translated(call: Callable[[], Awaitable[T]]) -> T:
             to_broker_instruction(r) if isinstance(r, models.Instruction) else r for r in exc.rows
         )
         raise
-
-
-def to_broker_instruction(row: models.Instruction) -> BrokerInstruction:
-    return BrokerInstruction(
-        server_id=row.id,
-        instruction_id=row.instruction_id,
-        account_id=row.account_id,
-        instrument_id=row.instrument_id,
-        instruction_type=str(row.instruction_type),
-        quantity=row.quantity,
-        status=row.status,
-        raw_status=row.raw_status,
-        accepted_quantity=row.accepted_quantity,
-        reason=row.reason,
-        reason_code=row.reason_code,
-    )

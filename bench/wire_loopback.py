@@ -1,6 +1,6 @@
 """CPU per request of the ports against the real simulator over loopback, next to a bare
-httpx GET of the same reply: ``python tests/adapters/wire_loopback_bench.py`` (not
-collected by pytest; about a minute).
+httpx GET of the same reply: ``python3 -m uv run --locked python -m bench.wire_loopback``
+(about a minute).
 
 The simulator serves the benchmark's 200-account book (``bench.book``, L = 20 ms) in a
 process of its own (``bench.procs.simulator``); the client has 32 connections in pools
@@ -12,7 +12,6 @@ shared. "bare GET" goes through the client's own httpx pools with nothing parsed
 from __future__ import annotations
 
 import asyncio
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,9 +20,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.book import BookSpec  # after the repository root is on the path
+from bench.book import BookSpec
 from bench.procs import simulator
 from exerciser.adapters.clearstreet.broker import ClearStreetBookSource
 from exerciser.adapters.clearstreet.client import ClearStreetClient

@@ -1,5 +1,5 @@
-"""CPU per reply of the Clear Street adapter, without a network: ``python
-tests/adapters/wire_microbench.py [N]`` (not collected by pytest).
+"""CPU per reply of the Clear Street adapter, without a network:
+``python3 -m uv run --locked python -m bench.wire_micro [N]``.
 
 Each figure is one public call of the ports the daemon uses, through the real client
 over ``httpx.MockTransport``, which hands back a prebuilt reply shaped like the

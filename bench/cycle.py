@@ -44,7 +44,7 @@ import structlog
 from pydantic import SecretStr
 
 from bench.clock import SharedClock
-from bench.instrument import Phases, Requests, TimedJournal, phase_marks
+from bench.instrument import Phases, Requests, TimedJournal, gc_time, phase_marks
 from bench.profiling import Profile, profiled
 from bench.usage import cpu_seconds, peak_rss_mb, process_cpu_seconds, wall
 from exerciser.adapters.calendar import XnysCalendar
@@ -121,7 +121,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
             )
             sim_cpu0 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
             cpu0, wall0 = cpu_seconds(), wall()
-            with phase_marks(phases), profiling as profile:
+            with phase_marks(phases), gc_time() as collections, profiling as profile:
                 phases.enter("load")
                 outcome = await run_day(
                     request,
@@ -151,6 +151,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
                 "outcome": _outcome(outcome),
                 "waited": {"sleeps": sleeps.count, "seconds": round(sleeps.seconds, 3)},
                 "journal_calls": journal.stats(),
+                "gc": collections.as_dict(),
                 # the simulator's CPU during run_day alone (its total includes the probes)
                 "simulator_cpu_s": (
                     round(sim_cpu1 - sim_cpu0, 2)

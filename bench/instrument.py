@@ -15,7 +15,9 @@
 from __future__ import annotations
 
 import functools
+import gc
 import re
+import time
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -231,3 +233,39 @@ def phase_marks(phases: Phases) -> Iterator[None]:
     finally:
         for owner, name, original in saved:
             setattr(owner, name, original)
+
+
+@dataclass
+class Collections:
+    """The cyclic garbage collector's runs during a span: how many per generation, and
+    their CPU seconds (``gc.callbacks``, start to stop)."""
+
+    count: list[int] = field(default_factory=lambda: [0, 0, 0])
+    cpu_s: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "collections": self.count,
+            "cpu_s": [round(c, 3) for c in self.cpu_s],
+            "total_cpu_s": round(sum(self.cpu_s), 3),
+        }
+
+
+@contextmanager
+def gc_time() -> Iterator[Collections]:
+    seen = Collections()
+    started = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[0] = time.process_time()
+            return
+        generation = info["generation"]
+        seen.count[generation] += 1
+        seen.cpu_s[generation] += time.process_time() - started[0]
+
+    gc.callbacks.append(callback)
+    try:
+        yield seen
+    finally:
+        gc.callbacks.remove(callback)

@@ -205,6 +205,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
             f"for the daemon's own {bound['sent_requests']} requests {bound['daemon_pattern_s']} s",
         ),
         *_floor_rows(analysis.get("cpu_floor"), bound),
+        *_gc_rows(cycle.get("gc")),
         ("journal calls", _journal_line(cycle["journal_calls"])),
         *_probe_rows(cycle.get("http_probe")),
         (
@@ -238,6 +239,16 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         ),
     ]
     return table
+
+
+def _gc_rows(collected: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not collected:
+        return []
+    per = ", ".join(
+        f"gen {g} {n}x {s} s"
+        for g, (n, s) in enumerate(zip(collected["collections"], collected["cpu_s"], strict=True))
+    )
+    return [("cyclic GC in the cycle", f"{collected['total_cpu_s']} s CPU ({per})")]
 
 
 def _floor_rows(floor: dict[str, Any] | None, bound: dict[str, Any]) -> list[tuple[str, str]]:

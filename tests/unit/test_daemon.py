@@ -16,41 +16,13 @@ from exerciser.daemon import Daemon
 from exerciser.domain.calendar import NEW_YORK
 from exerciser.domain.schedule import ScheduleConfig, ScheduledStep, Step
 
+from .fakes import WeekdayCalendar
+
 pytestmark = pytest.mark.anyio
 
 REGULAR = date(2026, 11, 20)
 EARLY = date(2026, 11, 27)
 THANKSGIVING = date(2026, 11, 26)
-
-
-class Calendar:
-    """Weekdays 9:30-16:00 New York, Thanksgiving closed, the day after closing at 13:00."""
-
-    name = "FAKE"
-    first_day = date(2026, 1, 1)
-    last_day = date(2027, 12, 31)
-
-    def is_session(self, day: date) -> bool:
-        return day.weekday() < 5 and day != THANKSGIVING
-
-    def previous_session(self, day: date) -> date:
-        day -= timedelta(days=1)
-        while not self.is_session(day):
-            day -= timedelta(days=1)
-        return day
-
-    def next_session(self, day: date) -> date:
-        day += timedelta(days=1)
-        while not self.is_session(day):
-            day += timedelta(days=1)
-        return day
-
-    def session_open(self, day: date) -> datetime:
-        return datetime.combine(day, time(9, 30), tzinfo=NEW_YORK)
-
-    def session_close(self, day: date) -> datetime:
-        close = time(13) if day == EARLY else time(16)
-        return datetime.combine(day, close, tzinfo=NEW_YORK)
 
 
 class Clock:
@@ -119,7 +91,7 @@ def make(
     failures: list[tuple[ScheduledStep, Exception, int]] = []
     daemon = Daemon(
         runner=runner,  # type: ignore[arg-type]
-        calendar=Calendar(),
+        calendar=WeekdayCalendar(holidays=[THANKSGIVING], early_closes=[EARLY]),
         config=ScheduleConfig(**config),
         clock=clock,
         notifier=Notifier(),
@@ -252,7 +224,7 @@ async def test_the_real_clock_adapter_drives_the_tick_under_time_machine() -> No
     runner = Runner()
     daemon = Daemon(
         runner=runner,  # type: ignore[arg-type]
-        calendar=Calendar(),
+        calendar=WeekdayCalendar(holidays=[THANKSGIVING], early_closes=[EARLY]),
         config=ScheduleConfig(),
         clock=system_now,
         notifier=Notifier(),

@@ -4,7 +4,7 @@ from the file first, and the close is captured only when it really is the close.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -16,43 +16,13 @@ from exerciser.domain.plan import PlanAction
 from exerciser.domain.policy import RuleSet
 from exerciser.services.plan import PlanRequest, expiring_on, make_plan
 
+from .fakes import WeekdayCalendar
+
 pytestmark = pytest.mark.anyio
 
 NY = ZoneInfo("America/New_York")
 DAY = date(2026, 11, 20)
 CLOSE = datetime(2026, 11, 20, 21, 0, tzinfo=UTC)
-
-
-class WeekdayCalendar:
-    """Every weekday is a session, 9:30 to 16:00 New York, except the given holidays."""
-
-    name = "FAKE"
-    first_day = date(2026, 1, 1)
-    last_day = date(2027, 12, 31)
-
-    def __init__(self, holidays: Sequence[date] = ()) -> None:
-        self.holidays = set(holidays)
-
-    def is_session(self, day: date) -> bool:
-        return day.weekday() < 5 and day not in self.holidays
-
-    def previous_session(self, day: date) -> date:
-        day -= timedelta(days=1)
-        while not self.is_session(day):
-            day -= timedelta(days=1)
-        return day
-
-    def next_session(self, day: date) -> date:
-        day += timedelta(days=1)
-        while not self.is_session(day):
-            day += timedelta(days=1)
-        return day
-
-    def session_open(self, day: date) -> datetime:
-        return datetime.combine(day, time(9, 30), tzinfo=NY)
-
-    def session_close(self, day: date) -> datetime:
-        return datetime.combine(day, time(16), tzinfo=NY)
 
 
 class FakeSource:

@@ -176,13 +176,13 @@ def decide(inputs: DecisionInputs) -> Plan:
 def _cyclic_gc_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector while the rows are built.
 
-    A plan is hundreds of thousands of new objects (rows, their reasons, queued wishes)
-    that all survive, the worst case for a generational collector: it walks them again
-    and again as they pile up, and the whole heap (the book) with them, to free
-    nothing. At 100,000 rows that was 0.6 s of 1.7 s of CPU (measured on a loaded
-    2-core machine). Paused, they are walked once, by the first collection after
-    ``decide`` returns (0.1 s at 100,000 rows). Reference counting still frees what
-    dies meanwhile; a collector the caller had turned off is left off.
+    A plan of 100,000 rows is over 120,000 new container objects (rows, their reasons,
+    queued wishes) that all survive, the worst case for a generational collector: it
+    walks them again and again as they pile up, and the whole heap (the book) with
+    them, to free nothing. That was 0.6 s of 1.7 s of CPU (measured on a loaded 2-core
+    machine). Paused, they are walked once, by the first collection after ``decide``
+    returns (0.1-0.2 s). Reference counting still frees what dies meanwhile; a
+    collector the caller had turned off is left off.
     """
     if not gc.isenabled():
         yield

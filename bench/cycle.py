@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import sys
+import time
 import types
 import uuid
 from collections import Counter
@@ -108,8 +109,14 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
             page_size=1000,
             retry=RetryPolicy(),
         ) as client:
+            if config.get("start_at"):  # shards start together (bench.shards)
+                await asyncio.sleep(max(0.0, config["start_at"] - time.time()))
             request = PlanRequest(
-                business_date=day, as_of=clock(), rules=rules, concurrency=concurrency
+                business_date=day,
+                as_of=clock(),
+                rules=rules,
+                concurrency=concurrency,
+                account_ids=tuple(config.get("account_ids", ())),
             )
             options = RunOptions(
                 batch_size=config["batch_size"],
@@ -120,7 +127,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
                 profiled(Path(profile_dir), "cycle") if profile_dir else nullcontext(Profile())
             )
             sim_cpu0 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
-            cpu0, wall0 = cpu_seconds(), wall()
+            cpu0, wall0, epoch0 = cpu_seconds(), wall(), time.time()
             with phase_marks(phases), gc_time() as collections, profiling as profile:
                 phases.enter("load")
                 outcome = await run_day(
@@ -137,9 +144,11 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
                 )
                 phases.enter("end")
             cycle_s, cycle_cpu = wall() - wall0, cpu_seconds() - cpu0
+            span = {"started": epoch0, "ended": time.time()}
             sim_cpu1 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
             result: dict[str, Any] = {
                 "cycle_s": round(cycle_s, 3),
+                "span": span,
                 "cpu_s": round(cycle_cpu, 3),
                 "phases": _phases(phases, requests, journal),
                 "requests": {
@@ -161,7 +170,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
             }
             if profile_dir:
                 result["profile"] = profile.as_dict()
-            else:
+            elif config.get("probe", True):
                 phases.enter("probe")
                 ids = sorted({r.account_id for r in outcome.plan.rows})
                 count = config.get("probe_requests", PROBE_REQUESTS)

@@ -128,7 +128,7 @@ async def _measure(config: dict[str, Any], calendar: XnysCalendar, rules: Any) -
             )
             sim_cpu0 = process_cpu_seconds(sim["pid"]) if "pid" in sim else None
             cpu0, wall0, epoch0 = cpu_seconds(), wall(), time.time()
-            with phase_marks(phases), gc_time() as collections, profiling as profile:
+            with phase_marks(phases), gc_time(phases) as collections, profiling as profile:
                 phases.enter("load")
                 outcome = await run_day(
                     request,

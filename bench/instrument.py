@@ -238,21 +238,24 @@ def phase_marks(phases: Phases) -> Iterator[None]:
 @dataclass
 class Collections:
     """The cyclic garbage collector's runs during a span: how many per generation, and
-    their CPU seconds (``gc.callbacks``, start to stop)."""
+    their CPU seconds (``gc.callbacks``, start to stop), and the CPU seconds by the phase
+    they ran in."""
 
     count: list[int] = field(default_factory=lambda: [0, 0, 0])
     cpu_s: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    by_phase: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "collections": self.count,
             "cpu_s": [round(c, 3) for c in self.cpu_s],
             "total_cpu_s": round(sum(self.cpu_s), 3),
+            "by_phase_cpu_s": {name: round(s, 3) for name, s in self.by_phase.items()},
         }
 
 
 @contextmanager
-def gc_time() -> Iterator[Collections]:
+def gc_time(phases: Phases) -> Iterator[Collections]:
     seen = Collections()
     started = [0.0]
 
@@ -262,7 +265,9 @@ def gc_time() -> Iterator[Collections]:
             return
         generation = info["generation"]
         seen.count[generation] += 1
-        seen.cpu_s[generation] += time.process_time() - started[0]
+        spent = time.process_time() - started[0]
+        seen.cpu_s[generation] += spent
+        seen.by_phase[phases.current] += spent
 
     gc.callbacks.append(callback)
     try:

@@ -248,7 +248,9 @@ def _gc_rows(collected: dict[str, Any] | None) -> list[tuple[str, str]]:
         f"gen {g} {n}x {s} s"
         for g, (n, s) in enumerate(zip(collected["collections"], collected["cpu_s"], strict=True))
     )
-    return [("cyclic GC in the cycle", f"{collected['total_cpu_s']} s CPU ({per})")]
+    phases = collected.get("by_phase_cpu_s")
+    where = "; by phase: " + ", ".join(f"{k} {v} s" for k, v in phases.items()) if phases else ""
+    return [("cyclic GC in the cycle", f"{collected['total_cpu_s']} s CPU ({per}{where})")]
 
 
 def _floor_rows(floor: dict[str, Any] | None, bound: dict[str, Any]) -> list[tuple[str, str]]:

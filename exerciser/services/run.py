@@ -11,6 +11,9 @@ instruction standing, and the new one is not sent.
 from __future__ import annotations
 
 import asyncio
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
@@ -135,16 +138,39 @@ async def run_day(
     earlier = journal.rows(day.day)
     outcome.plan = plan = _fresh_ids(plan, earlier)
     wanted = journal.record_plan(run_id, plan, at=clock())
-    try:
-        await cycle.carry_out(day.day, wanted, outcome, earlier=earlier)
-    finally:
-        final = journal.rows(day.day)
-        by_key = {r.instruction_id: r for r in final}
-        outcome.rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
-        outcome.superseded = [r for r in final if r.superseded and cycle.in_scope(r)]
-        verdict = "ok" if not outcome.problems else f"{len(outcome.problems)} problems"
-        journal.end_run(run_id, ended_at=clock(), outcome=verdict)
+    with _out_of_the_collectors_sight():
+        try:
+            await cycle.carry_out(day.day, wanted, outcome, earlier=earlier)
+        finally:
+            final = journal.rows(day.day)
+            by_key = {r.instruction_id: r for r in final}
+            outcome.rows = [by_key[w.instruction_id] for w in wanted if w.instruction_id in by_key]
+            outcome.superseded = [r for r in final if r.superseded and cycle.in_scope(r)]
+            verdict = "ok" if not outcome.problems else f"{len(outcome.problems)} problems"
+            journal.end_run(run_id, ended_at=clock(), outcome=verdict)
     return outcome
+
+
+@contextmanager
+def _out_of_the_collectors_sight() -> Iterator[None]:
+    """Hide what is alive now (the book, the plan, the ledger rows) from Python's cyclic
+    garbage collector while the instructions go out and are followed.
+
+    All of it lives until the cycle ends (at 2,000 accounts, 241,337 container objects
+    were frozen), and every full collection during submit and reconcile walked it again,
+    to free none of it. ``gc.freeze()`` moves it out of the collector's sight
+    (reference counting still frees what dies), so collections walk only what the
+    requests create; ``gc.unfreeze()`` hands it back when the cycle is done, and the
+    first full collection after it walks it once, off the cycle's critical path. Measured
+    with ``python -m bench`` (bench/README.md): the collector's CPU in the cycle fell from
+    2.1-2.5 s to 1.2-1.3 s in four runs at 2,000 accounts each way; what is
+    left is mostly while the book loads, as it grows.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _fresh_ids(plan: Plan, earlier: list[LedgerRow]) -> Plan:

@@ -6,6 +6,7 @@ failure tests run against both transports, so the two cannot drift apart unnotic
 from __future__ import annotations
 
 import asyncio
+import select
 import socket
 import ssl
 import struct
@@ -108,8 +109,10 @@ TRANSPORTS = [
 ]
 
 
-def http(transport: httpx.AsyncBaseTransport, timeout: float = 5.0) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=transport, timeout=timeout)
+def http(
+    transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout | None = None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, timeout=timeout or httpx.Timeout(5.0))
 
 
 # ------------------------------------------------------------------ the happy paths
@@ -216,7 +219,12 @@ async def test_a_peer_closing_an_idle_connection_is_noticed_and_the_next_request
         stream = first.extensions["network_stream"]
         assert stream.get_extra_info("is_readable") is False  # idle and open
         server.writers[0].close()  # the server drops the idle keep-alive connection
-        for _ in range(100):  # let the loop see the FIN; no wall-clock wait
+        await server.writers[0].wait_closed()  # its socket is closed: the FIN is sent
+        # Block until the kernel has the FIN (at most 5 s; no fixed wait), then let the
+        # loop's next poll hand it to the stream.
+        readable, _, _ = select.select([stream.get_extra_info("socket").fileno()], [], [], 5)
+        assert readable
+        for _ in range(10):
             if stream.get_extra_info("is_readable"):
                 break
             await asyncio.sleep(0)
@@ -249,7 +257,7 @@ async def test_a_peer_that_never_answers_is_a_read_timeout(
         await read_request(reader)
         await reader.read()  # until the client hangs up
 
-    async with peer(silent) as server, http(make(), timeout=SHORT) as client:
+    async with peer(silent) as server, http(make(), httpx.Timeout(5.0, read=SHORT)) as client:
         with pytest.raises(httpx.ReadTimeout):
             await client.get(f"http://127.0.0.1:{server.port}/")
         assert server.connections == 1
@@ -263,7 +271,7 @@ async def test_a_peer_that_never_reads_a_large_body_is_a_write_timeout(
         await writer.wait_closed()
 
     body = b"x" * (32 * 1024 * 1024)  # beyond what both sockets' buffers hold (Linux: ~10 MB)
-    async with peer(deaf) as server, http(make(), timeout=SHORT) as client:
+    async with peer(deaf) as server, http(make(), httpx.Timeout(5.0, write=SHORT)) as client:
         with pytest.raises(httpx.WriteTimeout):
             await client.post(f"http://127.0.0.1:{server.port}/", content=body)
 

@@ -18,9 +18,8 @@ A read at the end of the stream returns ``b""``.
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import httpcore
@@ -160,7 +159,7 @@ class AsyncioStream(asyncio.Protocol, httpcore.AsyncNetworkStream):
         except TimeoutError as exc:
             await self.aclose()
             raise httpcore.ConnectTimeout("timed out in the TLS handshake") from exc
-        except (OSError, ssl.SSLError, EOFError) as exc:
+        except OSError as exc:  # ssl.SSLError (a bad certificate) is one, as are resets
             await self.aclose()
             raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
         if transport is None:  # the peer closed during the handshake
@@ -225,22 +224,20 @@ class AsyncioBackend(httpcore.AsyncNetworkBackend):
 
 
 async def _connect(
-    opening: Any,  # a create_connection coroutine
-    timeout: float | None,
+    opening: Awaitable[tuple[asyncio.BaseTransport, AsyncioStream]], timeout: float | None
 ) -> AsyncioStream:
     try:
         async with asyncio.timeout(timeout):
             _, stream = await opening
     except TimeoutError as exc:  # before OSError: TimeoutError is one
         raise httpcore.ConnectTimeout("timed out connecting") from exc
-    except OSError as exc:
+    except OSError as exc:  # refused, unreachable, unresolvable
         raise httpcore.ConnectError(str(exc) or type(exc).__name__) from exc
-    assert isinstance(stream, AsyncioStream)
     return stream
 
 
 def _apply(stream: AsyncioStream, options: Iterable[SocketOption] | None) -> None:
-    sock: socket.socket = stream.get_extra_info("socket")
+    sock = stream.get_extra_info("socket")
     for option in options or ():
         sock.setsockopt(*option)
 

@@ -52,6 +52,7 @@ from exerciser.adapters.calendar import XnysCalendar
 from exerciser.adapters.clearstreet.broker import ClearStreetBookSource
 from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
 from exerciser.adapters.clearstreet.instructions import ClearStreetInstructions
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.adapters.journal import SqliteJournal
 from exerciser.adapters.reference_store import FileReferenceStore
 from exerciser.adapters.rules_yaml import load_rules
@@ -214,14 +215,15 @@ async def _probes(
 
 
 def _one_pool_client(sim: dict[str, Any], concurrency: int) -> ClearStreetClient:
-    """A client like the daemon's whose requests all share one httpx transport of
-    ``concurrency`` connections: one connection pool, the layout before 9eea17a."""
+    """A client like the daemon's whose requests all share one transport (the client's
+    own kind) of ``concurrency`` connections: one connection pool, the layout before
+    9eea17a."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     return ClearStreetClient(
         base_url=sim["base_url"],
         api_key=SecretStr(sim["token"]),
         concurrency=concurrency,
-        transport=httpx.AsyncHTTPTransport(limits=limits),
+        transport=AsyncioTransport(limits=limits),
     )
 
 

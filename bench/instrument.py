@@ -1,9 +1,10 @@
 """Measuring the real code path from outside, without changing it.
 
-- ``Requests``: within ``with requests.counting():``, every request any httpx
-  ``AsyncHTTPTransport`` sends is counted by endpoint and phase and timed to the reply's
-  headers. It wraps the transport class's method rather than passing a transport to
-  ``ClearStreetClient``, which would replace the client's own connection pools.
+- ``Requests``: within ``with requests.counting():``, every request the client's
+  ``AsyncioTransport`` or any httpx ``AsyncHTTPTransport`` sends is counted by endpoint
+  and phase and timed to the reply's headers. It wraps the transport classes' method
+  rather than passing a transport to ``ClearStreetClient``, which would replace the
+  client's own connection pools.
 - ``Phases``: wall and CPU time per phase of ``run_day``. The phase boundaries are the
   entry and exit of ``services.plan.plan_book`` and of ``Submitter.submit`` and
   ``Reconciler.reconcile``, which ``phase_marks`` wraps for the duration of a ``with``
@@ -27,9 +28,17 @@ from typing import Any
 import httpx
 
 from bench.usage import cpu_seconds, wall
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.services import plan as plan_service
 from exerciser.services.reconcile import Reconciler
 from exerciser.services.submit import Submitter
+
+# The transports whose requests ``Requests`` counts: the client's own, and httpx's.
+TRANSPORTS: tuple[type[httpx.AsyncBaseTransport], ...] = (
+    AsyncioTransport,
+    httpx.AsyncHTTPTransport,
+)
+_Handle = Callable[[Any, httpx.Request], Awaitable[httpx.Response]]
 
 _ACCOUNT = re.compile(r"/accounts/\d+")
 _SERVER_ID = re.compile(r"/instructions/[^/]+$")
@@ -89,12 +98,21 @@ class Requests:
 
     @contextmanager
     def counting(self) -> Iterator[None]:
-        original = httpx.AsyncHTTPTransport.handle_async_request
+        originals = {cls: cls.handle_async_request for cls in TRANSPORTS}
+        for cls, original in originals.items():
+            cls.handle_async_request = self._counted(original)  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            for cls, original in originals.items():
+                cls.handle_async_request = original  # type: ignore[method-assign]
+
+    def _counted(self, original: _Handle) -> _Handle:
         requests = self
 
         @functools.wraps(original)
         async def counted(
-            transport: httpx.AsyncHTTPTransport, request: httpx.Request
+            transport: httpx.AsyncBaseTransport, request: httpx.Request
         ) -> httpx.Response:
             key = (requests.phases.current, endpoint(request.method, request.url.path))
             requests.in_flight += 1
@@ -108,11 +126,7 @@ class Requests:
                 tally.count += 1
                 tally.seconds += wall() - started
 
-        httpx.AsyncHTTPTransport.handle_async_request = counted  # type: ignore[method-assign,assignment]
-        try:
-            yield
-        finally:
-            httpx.AsyncHTTPTransport.handle_async_request = original  # type: ignore[method-assign]
+        return counted
 
     def by_endpoint(self) -> dict[str, int]:
         totals: Counter[str] = Counter()

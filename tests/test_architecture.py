@@ -35,7 +35,14 @@ def test_domain_imports_only_the_standard_library_and_itself() -> None:
 
 @pytest.mark.parametrize("folder", ["services"])
 def test_use_cases_do_not_reach_adapters_or_io_libraries(folder: str) -> None:
-    forbidden = ("exerciser.adapters", "exerciser.sim", "httpx", "sqlite3", "apscheduler")
+    forbidden = (
+        "exerciser.adapters",
+        "exerciser.sim",
+        "httpx",
+        "httpcore",
+        "sqlite3",
+        "apscheduler",
+    )
     for module, names in imports_of(folder).items():
         for name in names:
             assert not name.startswith(forbidden), f"{module} imports {name}"

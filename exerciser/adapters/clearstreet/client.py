@@ -1,8 +1,8 @@
 """Async client for the parts of the Clear Street Trading API the daemon needs.
 
-All I/O goes through one ``httpx.AsyncClient``; tests swap its transport
-(``httpx.MockTransport``) or point it at the simulator. Errors come out as the
-``exerciser.errors`` tree:
+All I/O goes through ``httpx.AsyncClient`` pools over our ``AsyncioTransport``
+(``transport.py``); tests swap the transport (``httpx.MockTransport``) or point the
+client at the simulator. Errors come out as the ``exerciser.errors`` tree:
 
 - GETs retry transient failures (5xx, 429, timeouts, resets, unreadable replies) with
   jittered exponential backoff, honouring ``Retry-After``, up to ``RetryPolicy.attempts``.
@@ -34,6 +34,7 @@ from exerciser.adapters.clearstreet.models import (
     Position,
     Snapshot,
 )
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.domain.instructions import InstructionType
 from exerciser.errors import (
     BrokerAmbiguousError,
@@ -151,6 +152,10 @@ def _shard_sizes(concurrency: int, pool_size: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(shards)]
 
 
+def _limits(size: int) -> httpx.Limits:
+    return httpx.Limits(max_connections=size, max_keepalive_connections=size)
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -193,6 +198,12 @@ class ClearStreetClient:
         # merged one again, character by character in Python (~17 us a request, and
         # ~0.3 us a character of a 100-id query).
         self._base_url = base_url.rstrip("/")
+        # Our own transport unless one is injected: httpx's own runs httpcore over anyio,
+        # ours over an asyncio-native network backend (transport.py), 0.57 against 0.77 ms
+        # CPU a bare request. One SSL context for all the pools: httpx's for verify=True
+        # (certifi's CAs). ``limits`` and ``verify`` still configure the transports httpx
+        # mounts for a proxy the environment names, as before.
+        ssl_context = httpx.create_ssl_context() if transport is None else None
         self._pools = [
             httpx.AsyncClient(
                 base_url=self._base_url,
@@ -202,8 +213,12 @@ class ClearStreetClient:
                     "User-Agent": user_agent,
                 },
                 timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
-                transport=transport,
+                limits=_limits(size),
+                transport=(
+                    transport
+                    if transport is not None
+                    else AsyncioTransport(limits=_limits(size), ssl_context=ssl_context)
+                ),
                 verify=True,
             )
             for size in sizes

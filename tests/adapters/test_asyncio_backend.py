@@ -1,0 +1,362 @@
+"""``AsyncioTransport`` and its asyncio-native network backend against real peers on
+127.0.0.1: plain HTTP and TLS (a trustme CA), keep-alive, and each failure raising the
+httpx exception that httpx's own transport (httpcore over anyio) raises for it: the
+failure tests run against both transports, so the two cannot drift apart unnoticed."""
+
+from __future__ import annotations
+
+import asyncio
+import select
+import socket
+import ssl
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import trustme
+from pydantic import SecretStr
+
+from exerciser.adapters.clearstreet.asyncio_backend import READ_BUFFER_LIMIT, AsyncioStream
+from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
+from exerciser.errors import BrokerTransientError
+
+pytestmark = pytest.mark.anyio
+
+LIMITS = httpx.Limits(max_connections=4, max_keepalive_connections=4)
+SHORT = 0.1  # seconds: the one timeout these tests wait out
+OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+
+# What the peer does with one connection: reads requests and answers them.
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@dataclass
+class Peer:
+    port: int
+    connections: int = 0
+    requests: list[bytes] = field(default_factory=list)
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    """One request's head (the tests send no bodies but the write-timeout one)."""
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+@asynccontextmanager
+async def peer(serve: Serve, tls: ssl.SSLContext | None = None) -> AsyncIterator[Peer]:
+    state = Peer(port=0)
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        state.connections += 1
+        state.writers.append(writer)
+        try:
+            await serve(reader, writer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the client went away
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=tls)
+    state.port = server.sockets[0].getsockname()[1]
+    try:
+        yield state
+    finally:
+        for writer in state.writers:
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+
+
+def keep_alive(state: list[bytes] | None = None) -> Serve:
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            request = await read_request(reader)
+            if state is not None:
+                state.append(request)
+            writer.write(OK)
+            await writer.drain()
+
+    return serve
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def server_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+    return context
+
+
+@pytest.fixture
+def client_tls(ca: trustme.CA) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+TRANSPORTS = [
+    pytest.param(lambda: AsyncioTransport(limits=LIMITS), id="asyncio-backend"),
+    pytest.param(lambda: httpx.AsyncHTTPTransport(limits=LIMITS), id="httpx-anyio"),
+]
+
+
+def http(
+    transport: httpx.AsyncBaseTransport, timeout: httpx.Timeout | None = None
+) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=transport, timeout=timeout or httpx.Timeout(5.0))
+
+
+# ------------------------------------------------------------------ the happy paths
+
+
+async def test_plain_requests_reuse_one_keep_alive_connection() -> None:
+    seen: list[bytes] = []
+    async with peer(keep_alive(seen)) as server, http(AsyncioTransport(limits=LIMITS)) as client:
+        url = f"http://127.0.0.1:{server.port}/v1/accounts/1/balances"
+        replies = [await client.get(url) for _ in range(3)]
+        stream = replies[0].extensions["network_stream"]
+        local = stream.get_extra_info("client_addr")
+        assert [r.json() for r in replies] == [{"ok": True}] * 3
+        assert server.connections == 1
+        assert seen[0].startswith(b"GET /v1/accounts/1/balances HTTP/1.1\r\n")
+        assert stream.get_extra_info("server_addr") == ("127.0.0.1", server.port)
+        assert stream.get_extra_info("socket").getsockname() == local
+        assert stream.get_extra_info("ssl_object") is None
+        assert stream.get_extra_info("no such thing") is None
+
+
+async def test_tls_verifies_the_peer_and_names_the_host(
+    server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls)
+    async with peer(keep_alive(), tls=server_tls) as server, http(transport) as client:
+        first = await client.get(f"https://localhost:{server.port}/")
+        second = await client.get(f"https://localhost:{server.port}/")
+        ssl_object = first.extensions["network_stream"].get_extra_info("ssl_object")
+        assert (first.json(), second.json()) == ({"ok": True}, {"ok": True})
+        assert server.connections == 1
+        assert isinstance(ssl_object, ssl.SSLObject)
+        assert ssl_object.server_hostname == "localhost"
+        assert ssl_object.getpeercert()["subjectAltName"] == (
+            ("IP Address", "127.0.0.1"),
+            ("DNS", "localhost"),
+        )
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_bodies_larger_than_the_buffers_arrive_whole_both_ways(
+    tls: bool, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+) -> None:
+    """4 MiB up and back: the write waits for the socket to drain, the read side pauses
+    the socket above its buffer limit and resumes as httpcore reads."""
+    body = bytes(range(256)) * (16 * 1024)
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        received = await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % length + received)
+        await writer.drain()
+        await reader.read()
+
+    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls)
+    async with peer(echo, tls=server_tls if tls else None) as server, http(transport) as client:
+        scheme = "https" if tls else "http"
+        reply = await client.post(f"{scheme}://localhost:{server.port}/", content=body)
+        assert reply.content == body
+
+
+class RecordingTransport(asyncio.Transport):
+    """Records the flow control the stream asks of its transport."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.calls.append(f"limits {high}")
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+
+async def test_a_reply_nobody_reads_stops_the_socket_reading_until_it_is_read() -> None:
+    stream = AsyncioStream(asyncio.get_running_loop())
+    transport = RecordingTransport()
+    stream.connection_made(transport)
+    chunk = b"x" * (64 * 1024)
+    assert READ_BUFFER_LIMIT == 256 * 1024
+    for _ in range(5):  # 320 KiB arrive
+        stream.data_received(chunk)
+    assert transport.calls == ["limits 0", "pause"]
+    assert await stream.read(64 * 1024) == chunk  # 256 KiB left: still paused
+    assert transport.calls == ["limits 0", "pause"]
+    assert await stream.read(128 * 1024) == chunk * 2  # 128 KiB left: half the limit
+    assert transport.calls == ["limits 0", "pause", "resume"]
+    assert stream.get_extra_info("is_readable") is True
+    assert await stream.read(1024 * 1024) == chunk * 2
+    assert stream.get_extra_info("is_readable") is False
+
+
+async def test_a_peer_closing_an_idle_connection_is_noticed_and_the_next_request_reconnects() -> (
+    None
+):
+    async with peer(keep_alive()) as server, http(AsyncioTransport(limits=LIMITS)) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        first = await client.get(url)
+        stream = first.extensions["network_stream"]
+        assert stream.get_extra_info("is_readable") is False  # idle and open
+        server.writers[0].close()  # the server drops the idle keep-alive connection
+        await server.writers[0].wait_closed()  # its socket is closed: the FIN is sent
+        # Block until the kernel has the FIN (at most 5 s; no fixed wait), then let the
+        # loop's next poll hand it to the stream.
+        readable, _, _ = select.select([stream.get_extra_info("socket").fileno()], [], [], 5)
+        assert readable
+        for _ in range(10):
+            if stream.get_extra_info("is_readable"):
+                break
+            await asyncio.sleep(0)
+        assert stream.get_extra_info("is_readable") is True
+        second = await client.get(url)
+        assert second.json() == {"ok": True}
+        assert server.connections == 2
+
+
+# ------------------------------------------------ failures, as httpx's own transport
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_refused_connection_is_a_connect_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    with socket.socket() as bound:  # bound, not listening: connecting is refused
+        bound.bind(("127.0.0.1", 0))
+        port = bound.getsockname()[1]
+        async with http(make()) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_never_answers_is_a_read_timeout(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        await reader.read()  # until the client hangs up
+
+    async with peer(silent) as server, http(make(), httpx.Timeout(5.0, read=SHORT)) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+        assert server.connections == 1
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_never_reads_a_large_body_is_a_write_timeout(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def deaf(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.wait_closed()
+
+    body = b"x" * (32 * 1024 * 1024)  # beyond what both sockets' buffers hold (Linux: ~10 MB)
+    async with peer(deaf) as server, http(make(), httpx.Timeout(5.0, write=SHORT)) as client:
+        with pytest.raises(httpx.WriteTimeout):
+            await client.post(f"http://127.0.0.1:{server.port}/", content=body)
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_closes_mid_reply_is_a_remote_protocol_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def truncated(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()  # then the handler returns and the peer closes
+
+    async with peer(truncated) as server, http(make()) as client:
+        with pytest.raises(httpx.RemoteProtocolError, match="complete message body"):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_resets_mid_reply_is_a_read_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
+        await writer.drain()
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # closing with a zero linger sends RST
+
+    async with peer(reset) as server, http(make()) as client:
+        with pytest.raises(httpx.ReadError):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_resets_before_replying_is_a_read_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    async with peer(reset) as server, http(make()) as client:
+        with pytest.raises(httpx.ReadError):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_certificate_from_an_unknown_ca_is_a_connect_error(
+    make: Callable[[], httpx.AsyncBaseTransport], server_tls: ssl.SSLContext
+) -> None:
+    async with peer(keep_alive(), tls=server_tls) as server, http(make()) as client:
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await client.get(f"https://localhost:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_peer_that_hangs_up_in_the_tls_handshake_is_a_connect_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(1)  # the ClientHello begins; no answer
+
+    async with peer(hang_up) as server, http(make()) as client:
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"https://localhost:{server.port}/")
+
+
+# --------------------------------------------------------- the client's default
+
+
+async def test_the_client_verifies_tls_against_the_public_cas_by_default(
+    server_tls: ssl.SSLContext,
+) -> None:
+    async with peer(keep_alive(), tls=server_tls) as server:
+        client = ClearStreetClient(
+            base_url=f"https://localhost:{server.port}",
+            api_key=SecretStr("k"),
+            retry=RetryPolicy(attempts=1),
+        )
+        async with client:
+            with pytest.raises(BrokerTransientError, match="could not connect") as caught:
+                await client.get_balances(1)
+        assert isinstance(caught.value.__cause__, httpx.ConnectError)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value.__cause__)

@@ -21,7 +21,8 @@ figure other work disturbed least. The plan stays alive through the rounds, as i
 daemon, so the cyclic GC's collections walk it: their CPU seconds inside each call
 type are reported too (``gc.callbacks``). ``--profile FILE`` writes a cProfile of one more
 round (``python -m pstats FILE``). To compare two versions of ``exerciser/``, put the
-other one first on ``PYTHONPATH`` and run both alternately.
+other one first on ``PYTHONPATH`` and run both alternately; ``--plan-cache FILE`` keeps
+the decided plan in a pickle so that each run need not decide it again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import gc
+import pickle
 import tempfile
 import time
 from collections import defaultdict
@@ -208,14 +210,33 @@ def _round(plan: Plan) -> tuple[_Timer, dict[str, int]]:
     return timer, counts
 
 
+def _cached_plan(path: Path | None, accounts: int, expiring: int) -> Plan:
+    """Deciding the plan takes longer than a round; comparing two versions of the
+    journal in alternation needs it many times."""
+    if path is not None and path.exists():
+        with path.open("rb") as f:
+            plan = pickle.load(f)  # noqa: S301 - a file this script wrote
+        if not isinstance(plan, Plan):
+            raise SystemExit(f"{path}: not a plan")
+        return plan
+    plan = build_plan(accounts, expiring)
+    if path is not None:
+        with path.open("wb") as f:
+            pickle.dump(plan, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return plan
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.journal_micro")
     parser.add_argument("--accounts", type=int, default=2000)
     parser.add_argument("--expiring", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path, help="cProfile one more round into FILE")
+    parser.add_argument(
+        "--plan-cache", type=Path, help="load the plan from FILE (a pickle), or build and store it"
+    )
     args = parser.parse_args(argv)
-    plan = build_plan(args.accounts, args.expiring)
+    plan = _cached_plan(args.plan_cache, args.accounts, args.expiring)
     rounds: list[_Timer] = []
     counts: dict[str, Any] = {}
     for _ in range(args.rounds):

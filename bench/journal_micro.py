@@ -20,7 +20,9 @@ the least over the rounds and the range. The machine is shared, so the least is 
 figure other work disturbed least. The plan stays alive through the rounds, as in the
 daemon, so the cyclic GC's collections walk it: their CPU seconds inside each call
 type are reported too (``gc.callbacks``). ``--profile FILE`` writes a cProfile of one more
-round (``python -m pstats FILE``). To compare two versions of ``exerciser/``, put the
+round (``python -m pstats FILE``); ``--split`` one more round with the CPU of each call
+type split into sqlite3's (statements, fetching, ``COMMIT``), the GC's and the rest
+(Python: encoding, decoding, checks). To compare two versions of ``exerciser/``, put the
 other one first on ``PYTHONPATH`` and run both alternately; ``--plan-cache FILE`` keeps
 the decided plan in a pickle so that each run need not decide it again.
 """
@@ -31,10 +33,11 @@ import argparse
 import cProfile
 import gc
 import pickle
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -138,11 +141,89 @@ def _batches(rows: list[LedgerRow]) -> Iterator[tuple[int, list[LedgerRow]]]:
             yield account_id, mine[start : start + BATCH]
 
 
+class _Fetched:
+    """A SELECT's rows, fetched while timed, served as the cursor would serve them."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+        self.rowcount = -1
+        self.lastrowid = None
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._rows)
+
+    def fetchone(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def fetchall(self) -> list[Any]:
+        return self._rows
+
+
+class _TimedConnection:
+    """Stands in for the journal's connection (``--split``): the CPU seconds spent in
+    sqlite3 (preparing, binding, stepping, fetching the rows of a SELECT, committing),
+    apart from the Python that calls it. Parameters are listed before a statement runs,
+    so their making (a plan record's encoding) counts as the caller's."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+        self.sqlite_cpu = 0.0
+        self.commit_cpu = 0.0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._connection.in_transaction
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def execute(self, sql: str, parameters: Any = ()) -> Any:
+        start = time.process_time()
+        cursor = self._connection.execute(sql, parameters)
+        result = _Fetched(cursor.fetchall()) if cursor.description else cursor
+        spent = time.process_time() - start
+        self.sqlite_cpu += spent
+        if sql == "COMMIT":
+            self.commit_cpu += spent
+        return result
+
+    def executemany(self, sql: str, parameters: Iterable[Any]) -> Any:
+        listed = list(parameters)
+        start = time.process_time()
+        cursor = self._connection.executemany(sql, listed)
+        self.sqlite_cpu += time.process_time() - start
+        return cursor
+
+
+class _SplitTimer(_Timer):
+    """``_Timer``, and per call type the sqlite3 share the connection measured."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connection: _TimedConnection | None = None
+        self.sqlite: dict[str, float] = defaultdict(float)
+        self.commit: dict[str, float] = defaultdict(float)
+
+    def __call__(self, name: str, call: Callable[[], T]) -> T:
+        assert self.connection is not None
+        sqlite_before, commit_before = self.connection.sqlite_cpu, self.connection.commit_cpu
+        result = super().__call__(name, call)
+        self.sqlite[name] += self.connection.sqlite_cpu - sqlite_before
+        self.commit[name] += self.connection.commit_cpu - commit_before
+        return result
+
+    def wrap(self, journal: SqliteJournal) -> None:
+        self.connection = _TimedConnection(journal._connection)
+        journal._connection = self.connection  # type: ignore[assignment]  # a stand-in
+
+
 def one_round(plan: Plan, directory: Path, timer: _Timer) -> dict[str, int]:
     """The journal calls of one cycle of ``plan``; returns counts to check against."""
     clock = _Clock(datetime(2026, 11, 20, 21, 1, tzinfo=UTC))
     day, run_id = plan.business_date, "run-bench"
     journal = SqliteJournal.open(directory / "journal.sqlite3")
+    if isinstance(timer, _SplitTimer):
+        timer.wrap(journal)
     try:
         run = RunRecord(
             run_id=run_id,
@@ -198,8 +279,8 @@ def one_round(plan: Plan, directory: Path, timer: _Timer) -> dict[str, int]:
         journal.close()
 
 
-def _round(plan: Plan) -> tuple[_Timer, dict[str, int]]:
-    timer = _Timer()
+def _round(plan: Plan, timer: _Timer | None = None) -> tuple[_Timer, dict[str, int]]:
+    timer = timer or _Timer()
     gc.collect()
     gc.callbacks.append(timer.collecting)
     try:
@@ -226,6 +307,25 @@ def _cached_plan(path: Path | None, accounts: int, expiring: int) -> Plan:
     return plan
 
 
+def _print_split(plan: Plan) -> None:
+    timer = _SplitTimer()
+    _round(plan, timer)
+    print("one more round, through a timing stand-in for the connection (CPU seconds):")
+    print(f"  {'':15s} {'all':>7s} {'sqlite3':>8s} {'COMMIT':>7s} {'GC':>6s} {'the rest':>9s}")
+    for name in [*timer.cpu, "total"]:
+        if name == "total":
+            cpu, sqlite, commit, collecting = (
+                sum(t.values()) for t in (timer.cpu, timer.sqlite, timer.commit, timer.gc)
+            )
+        else:
+            cpu, sqlite = timer.cpu[name], timer.sqlite[name]
+            commit, collecting = timer.commit[name], timer.gc[name]
+        print(
+            f"  {name:15s} {cpu:7.3f} {sqlite:8.3f} {commit:7.3f} {collecting:6.3f}"
+            f" {cpu - sqlite - collecting:9.3f}"
+        )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.journal_micro")
     parser.add_argument("--accounts", type=int, default=2000)
@@ -234,6 +334,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile", type=Path, help="cProfile one more round into FILE")
     parser.add_argument(
         "--plan-cache", type=Path, help="load the plan from FILE (a pickle), or build and store it"
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="one more round, each call type's CPU split into sqlite3, the GC and the rest",
     )
     args = parser.parse_args(argv)
     plan = _cached_plan(args.plan_cache, args.accounts, args.expiring)
@@ -253,6 +358,8 @@ def main(argv: list[str] | None = None) -> None:
             f"  {name:15s} {calls:>12s} {min(values):7.3f} s  [{min(values):.3f}-{max(values):.3f}]"
             f"  GC {min(collecting):.3f} s [{min(collecting):.3f}-{max(collecting):.3f}]"
         )
+    if args.split:
+        _print_split(plan)
     if args.profile:
         profiler = cProfile.Profile()
         profiler.enable()

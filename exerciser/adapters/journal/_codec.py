@@ -172,7 +172,7 @@ def plan_record_by_field(row: PlanRow) -> str:
 
 def _plan_record_unrolled(r: PlanRow) -> str:
     """``plan_record_by_field`` written out for the fields ``PlanRow`` has: one string
-    built at once, with no loop over the fields (5.7 us a row against 8.6 us)."""
+    built at once, with no loop over the fields (5.3 to 5.8 us a row against 8.6 us)."""
     return (
         f'{{"account_id":{_int_value(r.account_id)},"action":{_text_value(r.action)},'
         f'"available_quantity":{_decimal_value(r.available_quantity)},'

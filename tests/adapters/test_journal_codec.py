@@ -14,7 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exerciser.adapters.journal._codec import json_text, plan_record
+from exerciser.adapters.journal._codec import (
+    PLAN_FIELD_TYPES,
+    UNROLLED_FIELDS,
+    json_text,
+    plan_record,
+    plan_record_by_field,
+)
 from exerciser.domain.book import Right
 from exerciser.domain.plan import Outcome, PlanAction, PlanRow
 
@@ -67,6 +73,19 @@ def test_a_plan_record_is_exactly_what_the_general_encoder_writes(row: PlanRow) 
     assert plan_record(row) == general(row)
 
 
+@settings(max_examples=300, deadline=None)
+@given(row=plan_rows())
+def test_the_field_by_field_fallback_writes_the_same_text(row: PlanRow) -> None:
+    """What ``plan_record`` becomes should ``PlanRow`` gain or change a field."""
+    assert plan_record_by_field(row) == general(row)
+
+
+def test_the_unrolled_encoder_is_written_for_the_fields_plan_rows_have() -> None:
+    """A changed ``PlanRow`` still journals exactly (the fallback), but slower: update
+    ``_plan_record_unrolled`` and ``UNROLLED_FIELDS`` with it."""
+    assert PLAN_FIELD_TYPES == UNROLLED_FIELDS
+
+
 ROW = PlanRow(
     account_id=7,
     instrument_id="aapl-261120c190",
@@ -117,6 +136,8 @@ class Amount(Decimal):
         {"quantity": Amount("5.0")},
         {"account_id": True},
         {"reasons": ["a list", "not a tuple"]},
+        {"reasons": ("a string", 7)},
+        {"reasons": ("a string", PlanAction.EXERCISE)},  # a StrEnum: written as a string
         {"occ_would_exercise": 1},
         {"root": frozenset({"b", "a"})},
     ],
@@ -124,6 +145,7 @@ class Amount(Decimal):
 def test_values_of_an_unexpected_type_take_the_general_path(changes: dict[str, object]) -> None:
     row = replace(ROW, **changes)  # type: ignore[arg-type]
     assert plan_record(row) == general(row)
+    assert plan_record_by_field(row) == general(row)
 
 
 @pytest.mark.parametrize("bad", [Decimal("NaN"), Decimal("sNaN"), Decimal("-Infinity")])

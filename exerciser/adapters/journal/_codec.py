@@ -123,8 +123,13 @@ def _bool_value(value: object) -> str:
 
 
 def _texts_value(value: object) -> str:
-    if value.__class__ is tuple and all(v.__class__ is str for v in value):
-        return "[" + ",".join(map(_quoted, value)) + "]"
+    """A tuple of strings (or ``StrEnum`` members, which ``json`` writes as strings too:
+    ``_quoted`` raises TypeError for anything else, and the general path takes over)."""
+    if value.__class__ is tuple:
+        try:
+            return "[" + ",".join(map(_quoted, value)) + "]"
+        except TypeError:
+            pass
     return _any_value(value)
 
 
@@ -153,10 +158,8 @@ _PLAN_ENCODERS = tuple(
 )
 
 
-def plan_record(row: PlanRow) -> str:
-    """The whole plan row, reasons included, as a JSON object: exactly the text
-    ``json_text`` makes of the row's fields as a dict (the hot path of a large plan, so
-    each field is written by an encoder for its type rather than by ``json``)."""
+def plan_record_by_field(row: PlanRow) -> str:
+    """``plan_record`` for any ``PlanRow``: each field by the encoder of its annotation."""
     values = _PLAN_VALUES(row)
     return (
         "{"
@@ -165,3 +168,62 @@ def plan_record(row: PlanRow) -> str:
         )
         + "}"
     )
+
+
+def _plan_record_unrolled(r: PlanRow) -> str:
+    """``plan_record_by_field`` written out for the fields ``PlanRow`` has: one string
+    built at once, with no loop over the fields (5.3 to 5.8 us a row against 8.6 us)."""
+    return (
+        f'{{"account_id":{_int_value(r.account_id)},"action":{_text_value(r.action)},'
+        f'"available_quantity":{_decimal_value(r.available_quantity)},'
+        f'"decision_price":{_decimal_value(r.decision_price)},'
+        f'"expected_outcome":{_text_value(r.expected_outcome)},'
+        f'"expiry":{_date_value(r.expiry)},"instruction_id":{_text_value(r.instruction_id)},'
+        f'"instrument_id":{_text_value(r.instrument_id)},'
+        f'"itm_amount":{_decimal_value(r.itm_amount)},'
+        f'"multiplier":{_decimal_value(r.multiplier)},'
+        f'"occ_reference_price":{_decimal_value(r.occ_reference_price)},'
+        f'"occ_would_exercise":{_bool_value(r.occ_would_exercise)},'
+        f'"position_quantity":{_decimal_value(r.position_quantity)},'
+        f'"price_source":{_text_value(r.price_source)},"quantity":{_decimal_value(r.quantity)},'
+        f'"reasons":{_texts_value(r.reasons)},"right":{_text_value(r.right)},'
+        f'"root":{_text_value(r.root)},"strike":{_decimal_value(r.strike)},'
+        f'"symbol":{_text_value(r.symbol)},"underlying_symbol":{_text_value(r.underlying_symbol)},'
+        f'"want_exercise":{_bool_value(r.want_exercise)}}}'
+    )
+
+
+# The fields (sorted) and annotations ``_plan_record_unrolled`` was written for. Should
+# ``PlanRow`` change, ``plan_record`` falls back to the general field-by-field path.
+UNROLLED_FIELDS = (
+    ("account_id", "int"),
+    ("action", "PlanAction"),
+    ("available_quantity", "Decimal"),
+    ("decision_price", "Decimal | None"),
+    ("expected_outcome", "Outcome"),
+    ("expiry", "date | None"),
+    ("instruction_id", "str | None"),
+    ("instrument_id", "str"),
+    ("itm_amount", "Decimal | None"),
+    ("multiplier", "Decimal | None"),
+    ("occ_reference_price", "Decimal | None"),
+    ("occ_would_exercise", "bool | None"),
+    ("position_quantity", "Decimal"),
+    ("price_source", "str | None"),
+    ("quantity", "Decimal"),
+    ("reasons", "tuple[str, ...]"),
+    ("right", "Right | None"),
+    ("root", "str | None"),
+    ("strike", "Decimal | None"),
+    ("symbol", "str"),
+    ("underlying_symbol", "str | None"),
+    ("want_exercise", "bool | None"),
+)
+PLAN_FIELD_TYPES = tuple(sorted((f.name, str(f.type)) for f in fields(PlanRow)))
+
+plan_record: Callable[[PlanRow], str] = (
+    _plan_record_unrolled if PLAN_FIELD_TYPES == UNROLLED_FIELDS else plan_record_by_field
+)
+"""The whole plan row, reasons included, as a JSON object: exactly the text
+``json_text`` makes of the row's fields as a dict (the hot path of a large plan, so
+each field is written by an encoder for its type rather than by ``json``)."""

@@ -6,7 +6,7 @@ The simulator serves the benchmark's 200-account book (``bench.book``, L = 20 ms
 process of its own (``bench.procs.simulator``); the client has 32 connections in pools
 of 8, as the daemon runs it. Each figure is CPU seconds (``process_time``) over all the
 calls of a round, 32 in flight, per call: the least of 9 rounds, since the machine is
-shared. "bare GET" goes through the client's own httpx pools with nothing parsed.
+shared. "bare GET" goes through the client's own transports with nothing parsed.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import SecretStr
 
 from bench.book import BookSpec
@@ -45,17 +46,26 @@ async def main(sim: dict[str, Any], ids: list[int]) -> None:
         base_url=sim["base_url"], api_key=SecretStr(sim["token"]), concurrency=32
     ) as client:
         source = ClearStreetBookSource(client)
-        pools = client._pools
-        pool_slots = [asyncio.Semaphore(8) for _ in pools]
+        transports = client._transports
+        pool_slots = [asyncio.Semaphore(8) for _ in transports]
         sent = [0]
 
         async def bare(path: str, params: dict[str, Any] | None = None) -> bytes:
             sent[0] += 1
-            shard = sent[0] % len(pools)
+            shard = sent[0] % len(transports)
+            request = httpx.Request(
+                "GET",
+                f"{sim['base_url']}{path}",
+                params=params,
+                headers=client._headers,
+                extensions={"timeout": client._timeouts},
+            )
             async with pool_slots[shard]:
-                response = await pools[shard].get(path, params=params)
+                response = await transports[shard].handle_async_request(request)
+                body = await response.aread()
+                await response.aclose()
             assert response.status_code == 200
-            return response.content
+            return body
 
         held = [p for i in ids for p in await source.positions(i)]
         options = sorted({p.instrument_id for p in held if p.is_option})

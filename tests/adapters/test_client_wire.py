@@ -20,6 +20,7 @@ from exerciser.adapters.clearstreet.client import (
     RetryPolicy,
     _shard_sizes,
 )
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.domain.instructions import InstructionStatus, InstructionType
 from exerciser.errors import (
     BrokerAmbiguousError,
@@ -399,15 +400,48 @@ def test_connections_are_split_into_small_even_pools(concurrency: int, sizes: li
     assert sum(sizes) == concurrency
 
 
-async def test_requests_spread_over_the_pools_and_all_are_closed() -> None:
+async def test_an_injected_transport_serves_every_pool_and_is_closed_once() -> None:
     rec = Recorder(lambda r: envelope([]))
+    closed: list[bool] = []
+
+    class Closing(httpx.MockTransport):
+        async def aclose(self) -> None:
+            closed.append(True)
+
     client = ClearStreetClient(
         base_url="https://broker.test/",
         api_key=SecretStr(KEY),
-        transport=httpx.MockTransport(rec),
+        transport=Closing(rec),
         concurrency=16,
     )
     async with client:
         await client.get_snapshots([f"id-{n}" for n in range(1000)])
     assert len(rec.requests) == 10
-    assert all(pool.is_closed for pool in client._pools)
+    assert closed == [True]
+
+
+def test_the_default_client_has_a_transport_of_its_own_per_pool() -> None:
+    client = ClearStreetClient(
+        base_url="https://broker.test/", api_key=SecretStr(KEY), concurrency=16
+    )
+    transports = client._transports
+    assert [type(t) for t in transports] == [AsyncioTransport, AsyncioTransport]
+    assert transports[0] is not transports[1]
+
+
+async def test_requests_carry_the_default_headers_and_the_timeouts() -> None:
+    rec = Recorder(lambda r: envelope([]))
+    client = ClearStreetClient(
+        base_url="https://broker.test/",
+        api_key=SecretStr(KEY),
+        transport=httpx.MockTransport(rec),
+        connect_timeout=2.5,
+        read_timeout=7.0,
+    )
+    async with client:
+        await client.list_instructions(5)
+    sent = rec.requests[0]
+    assert sent.extensions["timeout"] == {"connect": 2.5, "read": 7.0, "write": 7.0, "pool": 7.0}
+    assert sent.headers["host"] == "broker.test"
+    assert sent.headers["accept-encoding"] == "gzip, deflate"
+    assert "content-type" not in sent.headers

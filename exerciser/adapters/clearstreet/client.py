@@ -34,7 +34,7 @@ from exerciser.adapters.clearstreet.models import (
     Position,
     Snapshot,
 )
-from exerciser.adapters.clearstreet.transport import AsyncioTransport
+from exerciser.adapters.clearstreet.transport import AsyncioTransport, environment_proxy
 from exerciser.domain.instructions import InstructionType
 from exerciser.errors import (
     BrokerAmbiguousError,
@@ -198,31 +198,34 @@ class ClearStreetClient:
         # merged one again, character by character in Python (~17 us a request, and
         # ~0.3 us a character of a 100-id query).
         self._base_url = base_url.rstrip("/")
+        # Requests go straight to a transport, not through ``httpx.AsyncClient``: its
+        # redirect, auth, cookie and event-hook machinery, none of which this client
+        # uses, cost 0.13 ms CPU a request (0.656 against 0.520 ms a bare GET). So the
+        # client does here the little it did for us: default headers, timeouts, and the
+        # proxy the environment names (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY).
         # Our own transport unless one is injected: httpx's own runs httpcore over anyio,
         # ours over an asyncio-native network backend (transport.py), 0.57 against 0.77 ms
         # CPU a bare request. One SSL context for all the pools: httpx's for verify=True
-        # (certifi's CAs). ``limits`` and ``verify`` still configure the transports httpx
-        # mounts for a proxy the environment names, as before.
-        ssl_context = httpx.create_ssl_context() if transport is None else None
-        self._pools = [
-            httpx.AsyncClient(
-                base_url=self._base_url,
-                headers={
-                    "Authorization": f"Bearer {api_key.get_secret_value()}",
-                    "Accept": "application/json",
-                    "User-Agent": user_agent,
-                },
-                timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-                limits=_limits(size),
-                transport=(
-                    transport
-                    if transport is not None
-                    else AsyncioTransport(limits=_limits(size), ssl_context=ssl_context)
-                ),
-                verify=True,
-            )
-            for size in sizes
-        ]
+        # (certifi's CAs).
+        self._headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "keep-alive",
+            "User-Agent": user_agent,
+            "Authorization": f"Bearer {api_key.get_secret_value()}",
+        }
+        self._timeouts = httpx.Timeout(read_timeout, connect=connect_timeout).as_dict()
+        if transport is not None:
+            self._transports = [transport] * len(sizes)
+        else:
+            ssl_context = httpx.create_ssl_context()
+            proxy = environment_proxy(self._base_url)
+            self._transports = [
+                AsyncioTransport(limits=_limits(size), ssl_context=ssl_context)
+                if proxy is None
+                else httpx.AsyncHTTPTransport(proxy=proxy, limits=_limits(size), verify=ssl_context)
+                for size in sizes
+            ]
         self._in_flight = [0] * len(sizes)
         self._slots = asyncio.Semaphore(concurrency)
         self._page_size = page_size
@@ -238,8 +241,8 @@ class ClearStreetClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        for transport in dict.fromkeys(self._transports):  # an injected one serves them all
+            await transport.aclose()
 
     # ----------------------------------------------------------------- reads
 
@@ -421,16 +424,24 @@ class ClearStreetClient:
     ) -> _Reply:
         query = _query(params or {})
         url = f"{self._base_url}{path}?{query}" if query else f"{self._base_url}{path}"
-        content = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = self._headers
+        content = None
+        if body is not None:
+            content = json.dumps(body).encode()
+            headers = {**headers, "Content-Type": "application/json"}
+        request = httpx.Request(
+            method, url, headers=headers, content=content, extensions={"timeout": self._timeouts}
+        )
         try:
             async with self._slots:
                 shard = self._in_flight.index(min(self._in_flight))
                 self._in_flight[shard] += 1
                 try:
-                    response = await self._pools[shard].request(
-                        method, url, content=content, headers=headers
-                    )
+                    response = await self._transports[shard].handle_async_request(request)
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
                 finally:
                     self._in_flight[shard] -= 1
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:

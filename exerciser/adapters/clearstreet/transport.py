@@ -24,7 +24,9 @@ change.
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -49,6 +51,18 @@ _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.LocalProtocolError: httpx.LocalProtocolError,
     httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
 }
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for ``url``, or None: ``HTTPS_PROXY`` or
+    ``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``, unless ``NO_PROXY`` exempts the
+    host (the standard library's reading of these variables, as httpx's is)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.netloc):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 def _translated(exc: Exception) -> httpx.TransportError | None:

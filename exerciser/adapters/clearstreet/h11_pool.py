@@ -127,7 +127,12 @@ class _Connection:
                 raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
 
     def reusable(self) -> bool:
-        return self.h11.our_state is h11.DONE and self.h11.their_state is h11.DONE
+        """Both sides finished the exchange, and the peer sent nothing after its reply."""
+        return (
+            self.h11.our_state is h11.DONE
+            and self.h11.their_state is h11.DONE
+            and not self.h11.trailing_data[0]
+        )
 
 
 class H11Pool:

@@ -48,7 +48,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         ssl_context: ssl.SSLContext | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
-        engine: Engine = "httpcore",
+        engine: Engine = "h11",
     ) -> None:
         context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         backend = network_backend or AsyncioBackend()

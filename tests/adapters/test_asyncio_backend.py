@@ -600,6 +600,21 @@ async def test_a_reply_saying_connection_close_is_not_reused() -> None:
         assert server.connections == 2
 
 
+async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole() -> None:
+    """No Content-Length, no chunks: the body runs to the peer's close (HTTP/1.0 style),
+    and the connection is not reused."""
+
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}')
+        await writer.drain()  # then the handler returns and the peer closes
+
+    async with peer(until_close) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
+        assert server.connections == 2
+
+
 async def test_a_connection_that_timed_out_is_not_reused() -> None:
     answered: list[bool] = []
 

@@ -1,4 +1,7 @@
-"""The client's default httpx transport: httpcore's connection pool over ``AsyncioBackend``.
+"""The client's default httpx transport: our h11 pool (``h11_pool.py``) over ``AsyncioBackend``.
+
+(``engine="httpcore"`` keeps httpcore's connection pool over the same backend, the
+transport as it was before the h11 pool, for comparison: ``python -m bench.http_backend``.)
 
 Why: the daemon is CPU-bound on its one thread, and the bare HTTP stack was a third of
 that CPU (0.785 ms a request, 7.9 of the reference cycle's 21.9 s). httpx's own
@@ -18,7 +21,8 @@ whole cycle (``python -m bench``, 2,000 accounts, 10,027 requests), runs alterna
 with the code before: 24.5 and 26.0 s of CPU before, 19.8 and 22.2 s after. Under
 cProfile the backend's own calls are about 2 % of the request's time; the rest is
 httpcore's pool (which still takes anyio locks), h11 and httpx, which this does not
-change.
+change. The h11 pool then took httpcore's pool and its anyio locks out of the way:
+figures in ``h11_pool.py``.
 """
 
 from __future__ import annotations

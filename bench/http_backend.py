@@ -1,11 +1,12 @@
-"""CPU per bare request of the client's HTTP stack, httpcore over anyio against httpcore
-over ``AsyncioBackend``: ``python3 -m uv run --locked python -m bench.http_backend``
-(about a minute; ``--rounds``, ``--requests``).
+"""CPU per bare request of the client's HTTP stack: httpcore over anyio, httpcore's pool
+over ``AsyncioBackend``, and our h11 pool over ``AsyncioBackend``:
+``python3 -m uv run --locked python -m bench.http_backend`` (about a minute a 7 rounds;
+``--rounds``, ``--requests``).
 
 The simulator serves the benchmark's 200-account book (``bench.book``, L = 20 ms) in a
 process of its own; both clients are ``ClearStreetClient`` at concurrency 32 (four pools
-of 8, as the daemon runs it), one with its default transport (``AsyncioTransport``), one
-with httpx's own ``AsyncHTTPTransport`` in each pool (the client before the change).
+of 8, as the daemon runs it): one with httpx's own ``AsyncHTTPTransport`` in each pool,
+and one for each engine of ``AsyncioTransport`` (``engine="httpcore"`` and ``"h11"``).
 Each round sends ``--requests`` bare ``GET balances`` through each client in turn, 32 in
 flight, after one warm-up round that opens the connections, and takes the process's CPU
 seconds per request. The rounds alternate, so what other load on the machine adds falls
@@ -17,7 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,19 +31,27 @@ from bench.procs import simulator
 from bench.usage import cpu_seconds
 from exerciser.adapters.clearstreet import client as client_module
 from exerciser.adapters.clearstreet.client import ClearStreetClient
+from exerciser.adapters.clearstreet.transport import AsyncioTransport, Engine
 
 CONCURRENCY = 32
 
 
+def _httpx_transport(*, limits: httpx.Limits, **_: Any) -> httpx.AsyncBaseTransport:
+    return httpx.AsyncHTTPTransport(limits=limits)
+
+
+def _engine(engine: Engine) -> Callable[..., httpx.AsyncBaseTransport]:
+    def transport(**kwargs: Any) -> httpx.AsyncBaseTransport:
+        return AsyncioTransport(engine=engine, **kwargs)
+
+    return transport
+
+
 @contextmanager
-def _httpx_transports() -> Iterator[None]:
-    """While building a client: each pool gets httpx's own transport (anyio backend)."""
-
-    def httpx_transport(*, limits: httpx.Limits, **_: Any) -> httpx.AsyncBaseTransport:
-        return httpx.AsyncHTTPTransport(limits=limits)
-
+def _transports(make: Callable[..., httpx.AsyncBaseTransport]) -> Iterator[None]:
+    """While building a client: each pool gets the transport ``make`` builds."""
     original = client_module.AsyncioTransport
-    client_module.AsyncioTransport = httpx_transport  # type: ignore[assignment,misc]
+    client_module.AsyncioTransport = make  # type: ignore[assignment,misc]
     try:
         yield
     finally:
@@ -68,9 +77,15 @@ async def main(sim: dict[str, Any], ids: list[int], rounds: int, count: int) -> 
             base_url=sim["base_url"], api_key=SecretStr(sim["token"]), concurrency=CONCURRENCY
         )
 
-    with _httpx_transports():
-        anyio_client = make()
-    clients = {"httpx transport (anyio)": anyio_client, "AsyncioTransport": make()}
+    makers = {
+        "httpx transport (anyio)": _httpx_transport,
+        "httpcore pool + asyncio": _engine("httpcore"),
+        "h11 pool + asyncio": _engine("h11"),
+    }
+    clients = {}
+    for name, maker in makers.items():
+        with _transports(maker):
+            clients[name] = make()
     seen: dict[str, list[float]] = {name: [] for name in clients}
     try:
         for client in clients.values():

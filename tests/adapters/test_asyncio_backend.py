@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from exerciser.adapters.clearstreet.asyncio_backend import READ_BUFFER_LIMIT, AsyncioStream
 from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
-from exerciser.adapters.clearstreet.transport import AsyncioTransport
+from exerciser.adapters.clearstreet.transport import AsyncioTransport, Engine
 from exerciser.errors import BrokerTransientError
 
 pytestmark = pytest.mark.anyio
@@ -104,9 +104,11 @@ def client_tls(ca: trustme.CA) -> ssl.SSLContext:
 
 
 TRANSPORTS = [
-    pytest.param(lambda: AsyncioTransport(limits=LIMITS), id="asyncio-backend"),
+    pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="h11"), id="h11-pool"),
+    pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="httpcore"), id="httpcore-pool"),
     pytest.param(lambda: httpx.AsyncHTTPTransport(limits=LIMITS), id="httpx-anyio"),
 ]
+ENGINES = [pytest.param("h11", id="h11-pool"), pytest.param("httpcore", id="httpcore-pool")]
 
 
 def http(
@@ -118,9 +120,11 @@ def http(
 # ------------------------------------------------------------------ the happy paths
 
 
-async def test_plain_requests_reuse_one_keep_alive_connection() -> None:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_plain_requests_reuse_one_keep_alive_connection(engine: Engine) -> None:
     seen: list[bytes] = []
-    async with peer(keep_alive(seen)) as server, http(AsyncioTransport(limits=LIMITS)) as client:
+    transport = AsyncioTransport(limits=LIMITS, engine=engine)
+    async with peer(keep_alive(seen)) as server, http(transport) as client:
         url = f"http://127.0.0.1:{server.port}/v1/accounts/1/balances"
         replies = [await client.get(url) for _ in range(3)]
         stream = replies[0].extensions["network_stream"]
@@ -134,10 +138,11 @@ async def test_plain_requests_reuse_one_keep_alive_connection() -> None:
         assert stream.get_extra_info("no such thing") is None
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 async def test_tls_verifies_the_peer_and_names_the_host(
-    server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+    engine: Engine, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
-    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls)
+    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls, engine=engine)
     async with peer(keep_alive(), tls=server_tls) as server, http(transport) as client:
         first = await client.get(f"https://localhost:{server.port}/")
         second = await client.get(f"https://localhost:{server.port}/")
@@ -152,9 +157,10 @@ async def test_tls_verifies_the_peer_and_names_the_host(
         )
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 async def test_bodies_larger_than_the_buffers_arrive_whole_both_ways(
-    tls: bool, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
+    tls: bool, engine: Engine, server_tls: ssl.SSLContext, client_tls: ssl.SSLContext
 ) -> None:
     """4 MiB up and back: the write waits for the socket to drain, the read side pauses
     the socket above its buffer limit and resumes as httpcore reads."""
@@ -168,7 +174,7 @@ async def test_bodies_larger_than_the_buffers_arrive_whole_both_ways(
         await writer.drain()
         await reader.read()
 
-    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls)
+    transport = AsyncioTransport(limits=LIMITS, ssl_context=client_tls, engine=engine)
     async with peer(echo, tls=server_tls if tls else None) as server, http(transport) as client:
         scheme = "https" if tls else "http"
         reply = await client.post(f"{scheme}://localhost:{server.port}/", content=body)
@@ -210,10 +216,12 @@ async def test_a_reply_nobody_reads_stops_the_socket_reading_until_it_is_read() 
     assert stream.get_extra_info("is_readable") is False
 
 
-async def test_a_peer_closing_an_idle_connection_is_noticed_and_the_next_request_reconnects() -> (
-    None
-):
-    async with peer(keep_alive()) as server, http(AsyncioTransport(limits=LIMITS)) as client:
+@pytest.mark.parametrize("engine", ENGINES)
+async def test_a_peer_closing_an_idle_connection_is_noticed_and_the_next_request_reconnects(
+    engine: Engine,
+) -> None:
+    transport = AsyncioTransport(limits=LIMITS, engine=engine)
+    async with peer(keep_alive()) as server, http(transport) as client:
         url = f"http://127.0.0.1:{server.port}/"
         first = await client.get(url)
         stream = first.extensions["network_stream"]
@@ -341,6 +349,289 @@ async def test_a_peer_that_hangs_up_in_the_tls_handshake_is_a_connect_error(
     async with peer(hang_up) as server, http(make()) as client:
         with pytest.raises(httpx.ConnectError):
             await client.get(f"https://localhost:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_reply_that_is_not_http_is_a_remote_protocol_error(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+        await reader.read()
+
+    async with peer(garbage) as server, http(make()) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            await client.get(f"http://127.0.0.1:{server.port}/")
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_reused_connection_the_peer_closes_unanswered_fails_without_a_retry(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    """The keep-alive race: the second request goes out on the kept connection and the
+    peer closes it without a word. Not retried (it may be a POST the peer acted on)."""
+    seen: list[bytes] = []
+
+    async def once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen.append(await read_request(reader))
+        writer.write(OK)
+        await writer.drain()
+        seen.append(await read_request(reader))  # then close, unanswered
+
+    async with peer(once) as server, http(make()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert (await client.get(url)).json() == {"ok": True}
+        with pytest.raises(httpx.RemoteProtocolError, match="without sending a response"):
+            await client.post(url, content=b"{}")
+        assert (server.connections, len(seen)) == (1, 2)
+
+
+@pytest.mark.parametrize("make", TRANSPORTS)
+async def test_a_url_that_is_not_http_is_an_unsupported_protocol(
+    make: Callable[[], httpx.AsyncBaseTransport],
+) -> None:
+    transport = make()
+    try:
+        with pytest.raises(httpx.UnsupportedProtocol):
+            await transport.handle_async_request(httpx.Request("GET", "ftp://127.0.0.1/"))
+    finally:
+        await transport.aclose()
+
+
+# ------------------------------------------------------ the h11 pool's connections
+
+
+def h11_transport(limits: httpx.Limits = LIMITS) -> AsyncioTransport:
+    return AsyncioTransport(limits=limits, engine="h11")
+
+
+async def test_keep_alive_reuses_as_many_connections_as_requests_ran_at_once() -> None:
+    seen: list[bytes] = []
+    async with peer(keep_alive(seen)) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(5):
+            assert (await client.get(url)).json() == {"ok": True}
+        assert server.connections == 1
+        for _ in range(3):  # four at a time: four connections, kept and reused
+            replies = await asyncio.gather(*(client.get(url) for _ in range(4)))
+            assert [r.json() for r in replies] == [{"ok": True}] * 4
+        assert (server.connections, len(seen)) == (4, 17)
+
+
+async def test_requests_beyond_the_limit_wait_for_a_connection_then_time_out() -> None:
+    limits = httpx.Limits(max_connections=1)
+    timeout = httpx.Timeout(5.0, pool=SHORT)
+    async with peer(keep_alive()) as server, http(h11_transport(limits), timeout) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        first = await client.send(client.build_request("GET", url), stream=True)
+        with pytest.raises(httpx.PoolTimeout):  # the one connection is still in use
+            await client.get(url)
+        waiting = asyncio.create_task(client.get(url, timeout=httpx.Timeout(5.0)))
+        await asyncio.sleep(0)  # no time passes: the task reaches the pool and waits
+        assert not waiting.done()
+        await first.aread()  # read to the end and closed: the connection is free
+        assert (await waiting).json() == {"ok": True}
+        assert server.connections == 1
+
+
+async def test_a_request_cancelled_mid_reply_frees_its_connection_slot() -> None:
+    sent = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        sent.set()
+        await reader.read()  # never answers
+
+    limits = httpx.Limits(max_connections=1)
+    async with peer(slow) as server, http(h11_transport(limits)) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        task = asyncio.create_task(client.get(url))
+        await sent.wait()  # the request is out: the client waits for the reply
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(httpx.ReadTimeout):  # it got the slot, on a new connection
+            await client.get(url, timeout=httpx.Timeout(5.0, read=SHORT))
+        assert server.connections == 2
+
+
+async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused() -> None:
+    """An expiry of 0: every idle connection has expired by the next request."""
+    closed: asyncio.Queue[bytes] = asyncio.Queue()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK)
+        await writer.drain()
+        closed.put_nowait(await reader.read())  # b"" once the client closes it
+
+    limits = httpx.Limits(max_connections=4, keepalive_expiry=0)
+    async with peer(serve) as server, http(h11_transport(limits)) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(3):
+            assert (await client.get(url)).json() == {"ok": True}
+        assert server.connections == 3
+        # The two expired ones were closed (the last is idle, still open).
+        assert [await closed.get(), await closed.get()] == [b"", b""]
+        assert closed.empty()
+
+
+async def test_an_idle_connection_the_peer_wrote_to_is_closed_not_reused() -> None:
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(OK + b"HTTP/1.1 200 OK\r\n")  # and the start of a reply nobody asked for
+        await writer.drain()
+        await read_request(reader)
+        writer.write(OK)
+
+    async with peer(chatty) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        # The extra bytes come with the reply (h11 holds them) or just after it (the
+        # stream does, and is readable): either way the connection is not reused.
+        assert (await client.get(url)).json() == {"ok": True}
+        assert (await client.get(url)).json() == {"ok": True}
+        assert server.connections == 2
+
+
+async def test_a_reply_closed_before_its_end_closes_its_connection() -> None:
+    body = b"x" * 100_000
+    seen: list[bytes] = []
+
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(await read_request(reader))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            await writer.drain()
+
+    async with peer(big) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        async with client.stream("GET", url) as reply:
+            async for part in reply.aiter_raw():
+                assert part
+                break  # the rest is left unread
+        assert (await client.get(url)).content == body
+        assert (await client.get(url)).content == body
+        assert (server.connections, len(seen)) == (2, 3)
+
+
+async def test_replies_without_bodies_leave_the_connection_reusable() -> None:
+    """204, 304 and a reply to HEAD carry no body whatever their headers say."""
+    replies = [
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 11\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n",  # to the HEAD
+        OK,
+    ]
+
+    async def bodiless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for reply in replies:
+            await read_request(reader)
+            writer.write(reply)
+            await writer.drain()
+        await reader.read()
+
+    async with peer(bodiless) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        got = [
+            await client.delete(url),
+            await client.get(url),
+            await client.head(url),
+            await client.get(url),
+        ]
+        assert [(r.status_code, r.content) for r in got] == [
+            (204, b""),
+            (304, b""),
+            (200, b""),
+            (200, b'{"ok":true}'),
+        ]
+        assert got[2].headers["content-length"] == "11"
+        assert server.connections == 1
+
+
+async def test_a_chunked_reply_arrives_whole_and_the_connection_is_reused() -> None:
+    async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for part in (b'{"ok"', b":", b"true}"):
+                writer.write(b"%x\r\n%s\r\n" % (len(part), part))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+
+    async with peer(chunked) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
+        assert server.connections == 1
+
+
+async def test_a_chunked_request_body_is_framed_for_the_peer() -> None:
+    received: list[bytes] = []
+
+    async def sink(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_request(reader)
+        assert b"transfer-encoding: chunked" in head.lower()
+        received.append(await reader.readuntil(b"0\r\n\r\n"))
+        writer.write(OK)
+        await writer.drain()
+
+    async def parts() -> AsyncIterator[bytes]:
+        yield b"ab"
+        yield b"cde"
+
+    async with peer(sink) as server, http(h11_transport()) as client:
+        reply = await client.post(f"http://127.0.0.1:{server.port}/", content=parts())
+        assert reply.json() == {"ok": True}
+        assert received == [b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"]
+
+
+async def test_a_reply_saying_connection_close_is_not_reused() -> None:
+    closing = OK.replace(b"Content-Type", b"Connection: close\r\nContent-Type")
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(closing)
+        await writer.drain()
+        await reader.read()  # the server leaves it to the client to close
+
+    async with peer(serve) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
+        assert server.connections == 2
+
+
+async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole() -> None:
+    """No Content-Length, no chunks: the body runs to the peer's close (HTTP/1.0 style),
+    and the connection is not reused."""
+
+    async def until_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}')
+        await writer.drain()  # then the handler returns and the peer closes
+
+    async with peer(until_close) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
+        assert server.connections == 2
+
+
+async def test_a_connection_that_timed_out_is_not_reused() -> None:
+    answered: list[bool] = []
+
+    async def once_slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            if answered:
+                writer.write(OK)
+                await writer.drain()
+            answered.append(True)  # the first request is never answered
+
+    async with peer(once_slow) as server, http(h11_transport()) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        with pytest.raises(httpx.ReadTimeout):
+            await client.get(url, timeout=httpx.Timeout(5.0, read=SHORT))
+        assert (await client.get(url)).json() == {"ok": True}
+        assert server.connections == 2
 
 
 # --------------------------------------------------------- the client's default

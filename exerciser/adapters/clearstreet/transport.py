@@ -1,4 +1,7 @@
-"""The client's default httpx transport: httpcore's connection pool over ``AsyncioBackend``.
+"""The client's default httpx transport: our h11 pool (``h11_pool.py``) over ``AsyncioBackend``.
+
+(``engine="httpcore"`` keeps httpcore's connection pool over the same backend, the
+transport as it was before the h11 pool, for comparison: ``python -m bench.http_backend``.)
 
 Why: the daemon is CPU-bound on its one thread, and the bare HTTP stack was a third of
 that CPU (0.785 ms a request, 7.9 of the reference cycle's 21.9 s). httpx's own
@@ -18,7 +21,8 @@ whole cycle (``python -m bench``, 2,000 accounts, 10,027 requests), runs alterna
 with the code before: 24.5 and 26.0 s of CPU before, 19.8 and 22.2 s after. Under
 cProfile the backend's own calls are about 2 % of the request's time; the rest is
 httpcore's pool (which still takes anyio locks), h11 and httpx, which this does not
-change.
+change. The h11 pool then took httpcore's pool and its anyio locks out of the way:
+figures in ``h11_pool.py``.
 """
 
 from __future__ import annotations
@@ -26,31 +30,16 @@ from __future__ import annotations
 import ssl
 import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
 from exerciser.adapters.clearstreet.asyncio_backend import AsyncioBackend
+from exerciser.adapters.clearstreet.h11_pool import H11Pool, httpx_error
 
-# httpcore's exceptions and the httpx ones httpx's own transport raises for them
-# (httpx/_transports/default.py); the most specific class of the error picks.
-_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
-    httpcore.TimeoutException: httpx.TimeoutException,
-    httpcore.ConnectTimeout: httpx.ConnectTimeout,
-    httpcore.ReadTimeout: httpx.ReadTimeout,
-    httpcore.WriteTimeout: httpx.WriteTimeout,
-    httpcore.PoolTimeout: httpx.PoolTimeout,
-    httpcore.NetworkError: httpx.NetworkError,
-    httpcore.ConnectError: httpx.ConnectError,
-    httpcore.ReadError: httpx.ReadError,
-    httpcore.WriteError: httpx.WriteError,
-    httpcore.ProxyError: httpx.ProxyError,
-    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
-    httpcore.ProtocolError: httpx.ProtocolError,
-    httpcore.LocalProtocolError: httpx.LocalProtocolError,
-    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
-}
+Engine = Literal["h11", "httpcore"]
 
 
 def environment_proxy(url: str) -> str | None:
@@ -65,16 +54,11 @@ def environment_proxy(url: str) -> str | None:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
-def _translated(exc: Exception) -> httpx.TransportError | None:
-    for cls in type(exc).__mro__:
-        mapped = _ERRORS.get(cls)
-        if mapped is not None:
-            return mapped(str(exc))
-    return None
-
-
 class AsyncioTransport(httpx.AsyncBaseTransport):
-    """HTTP/1.1 over a pool of at most ``limits.max_connections`` connections."""
+    """HTTP/1.1 over a pool of at most ``limits.max_connections`` connections.
+
+    ``engine`` picks the pool: ``"h11"`` is ours (``h11_pool.py``), ``"httpcore"``
+    httpcore's ``AsyncConnectionPool``; both over the same network backend."""
 
     def __init__(
         self,
@@ -82,16 +66,33 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         ssl_context: ssl.SSLContext | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
+        engine: Engine = "h11",
     ) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context if ssl_context is not None else httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=network_backend or AsyncioBackend(),
-        )
+        context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
+        backend = network_backend or AsyncioBackend()
+        self._h11: H11Pool | None = None
+        self._pool: httpcore.AsyncConnectionPool | None = None
+        if engine == "h11":
+            self._h11 = H11Pool(
+                ssl_context=context,
+                network_backend=backend,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+            )
+        else:
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._h11 is not None:
+            return await self._h11.handle(request)
+        assert self._pool is not None
         assert isinstance(request.stream, httpx.AsyncByteStream)
         url = request.url
         core_request = httpcore.Request(
@@ -106,7 +107,7 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         try:
             response = await self._pool.handle_async_request(core_request)
         except Exception as exc:
-            translated = _translated(exc)
+            translated = httpx_error(exc)
             if translated is None:
                 raise
             raise translated from exc
@@ -119,7 +120,10 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        await self._pool.aclose()
+        if self._h11 is not None:
+            await self._h11.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 class _ResponseStream(httpx.AsyncByteStream):
@@ -133,7 +137,7 @@ class _ResponseStream(httpx.AsyncByteStream):
             async for part in self._stream:
                 yield part
         except Exception as exc:
-            translated = _translated(exc)
+            translated = httpx_error(exc)
             if translated is None:
                 raise
             raise translated from exc

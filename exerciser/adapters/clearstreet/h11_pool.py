@@ -1,0 +1,331 @@
+"""A small HTTP/1.1 connection pool on h11: the engine of ``AsyncioTransport``.
+
+Why: with the asyncio-native network backend (``asyncio_backend.py``) under it, most of
+the CPU left in a bare request was httpcore's pool and connection layers, not HTTP:
+``_assign_requests_to_connections`` runs about four times a request and each run asks
+every connection ``is_idle()`` in a quadratic list comprehension (encode/httpcore#1035)
+and ``has_expired()``; and every request takes anyio locks, events and cancel scopes
+(``httpcore._synchronization``) and asks sniffio which loop is running. This pool does
+what the client needs and no more: one origin's keep-alive connections in a LIFO idle
+list, a plain ``asyncio.Semaphore`` for ``max_connections``, and h11 (which httpcore
+also uses) for the protocol.
+
+Measured on the 2-core development machine (shared, so CPU seconds, least of interleaved
+rounds): ``python -m bench.http_backend --rounds 9``, bare ``GET balances`` through
+``ClearStreetClient`` at 32 connections (four pools of 8) against the simulator, 1,000
+requests a round, in two runs: 0.662 and 0.809 ms CPU a request with httpcore's pool over
+the same backend (ranges 0.662-0.872 and 0.809-0.959), 0.426 and 0.569 ms with this one
+(0.426-0.599 and 0.569-0.626), about 30 % less, lower in every round. The cycle of
+``python -m bench --quick`` (200 accounts, 1,023 requests), runs alternating with the
+code before: 2.69, 3.06 and 2.73 s of CPU before, 2.20, 2.07 and 2.02 s after; the full
+cycle (``python -m bench``, 2,000 accounts, 10,027 requests), the same way: 23.9 and
+26.6 s before, 22.3 and 19.0 s after (a noisy machine: its bare-GET probe read 0.91-0.98
+ms before and 0.57-0.60 ms after). What is
+left of a bare request is mostly h11's own work and httpx's (its URL parsing, models).
+
+Behaviour kept from httpcore, so the client sees the same things:
+
+- the timeouts of ``request.extensions["timeout"]`` (connect, read, write, pool);
+- httpx's exception types: the network backend's httpcore errors and h11's protocol
+  errors are translated as httpx's own transport translates them (``httpx_error``);
+- a write error while sending the request is put aside and the reply read anyway (a
+  server may answer early and close); a connection reused just as the server closed it
+  therefore fails with ``RemoteProtocolError`` ("Server disconnected without sending a
+  response.") or ``ReadError``, and is never retried here;
+- a connection is reused only when h11 says both sides finished the exchange
+  (``Connection: close``, an unread or broken reply, any error: it is closed);
+- an idle connection whose peer closed or sent something (``is_readable``) or whose
+  ``keepalive_expiry`` passed is closed, and the request goes on another one;
+- TLS with ALPN ``http/1.1`` and the URL's host as server name (or the request's
+  ``sni_hostname`` extension).
+
+Not supported (nothing in the client uses them): proxies, HTTP/2, upgrades, Unix
+sockets, socket options, local addresses, and httpcore's ``trace`` extension and debug
+logging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from collections.abc import AsyncIterator
+
+import h11
+import httpcore
+import httpx
+
+DEFAULT_PORTS = {b"http": 80, b"https": 443}
+READ_SIZE = 64 * 1024  # as httpcore reads
+MAX_HEAD_SIZE = 100 * 1024  # h11's limit on an incomplete head, as httpcore sets it
+
+# The errors the network backend (httpcore's) and h11 raise, and the httpx ones httpx's
+# own transport raises for them (httpx/_transports/default.py, httpcore/_exceptions.py);
+# the most specific class of the error picks.
+_ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
+    httpcore.TimeoutException: httpx.TimeoutException,
+    httpcore.ConnectTimeout: httpx.ConnectTimeout,
+    httpcore.ReadTimeout: httpx.ReadTimeout,
+    httpcore.WriteTimeout: httpx.WriteTimeout,
+    httpcore.PoolTimeout: httpx.PoolTimeout,
+    httpcore.NetworkError: httpx.NetworkError,
+    httpcore.ConnectError: httpx.ConnectError,
+    httpcore.ReadError: httpx.ReadError,
+    httpcore.WriteError: httpx.WriteError,
+    httpcore.ProxyError: httpx.ProxyError,
+    httpcore.UnsupportedProtocol: httpx.UnsupportedProtocol,
+    httpcore.ProtocolError: httpx.ProtocolError,
+    httpcore.LocalProtocolError: httpx.LocalProtocolError,
+    httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
+    h11.LocalProtocolError: httpx.LocalProtocolError,
+    h11.RemoteProtocolError: httpx.RemoteProtocolError,
+}
+
+Origin = tuple[bytes, bytes, int]  # scheme, host, port
+
+
+def httpx_error(exc: BaseException) -> httpx.TransportError | None:
+    """The httpx error for an httpcore or h11 one; None for anything else."""
+    if isinstance(exc, httpx.TransportError):
+        return exc
+    for cls in type(exc).__mro__:
+        mapped = _ERRORS.get(cls)
+        if mapped is not None:
+            return mapped(str(exc))
+    return None
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a network stream and h11's state of it."""
+
+    __slots__ = ("h11", "idle_until", "origin", "stream")
+
+    def __init__(self, origin: Origin, stream: httpcore.AsyncNetworkStream) -> None:
+        self.origin = origin
+        self.stream = stream
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self.idle_until = 0.0  # loop time after which an idle connection is not reused
+
+    async def send(self, request: httpx.Request, timeout: float | None) -> None:
+        """The request's head and body; a body of one chunk goes in the head's write."""
+        url = request.url
+        pending = self.h11.send(
+            h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
+        )
+        assert isinstance(request.stream, httpx.AsyncByteStream)
+        async for chunk in request.stream:
+            if chunk:
+                await self.stream.write(pending + self.h11.send(h11.Data(data=chunk)), timeout)
+                pending = b""
+        await self.stream.write(pending + self.h11.send(h11.EndOfMessage()), timeout)
+
+    async def next_event(
+        self, timeout: float | None
+    ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
+        """h11's next event of the reply, reading from the stream as it needs."""
+        while (event := self.h11.next_event()) is h11.NEED_DATA:
+            data = await self.stream.read(READ_SIZE, timeout)
+            if not data and self.h11.their_state is h11.SEND_RESPONSE:
+                # As httpcore words it: the peer closed before a byte of the reply.
+                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+            self.h11.receive_data(data)  # b"" tells h11 the peer closed
+        return event  # never NEED_DATA, though mypy cannot narrow h11's sentinel types
+
+    async def receive_head(self, timeout: float | None) -> h11.Response:
+        while True:
+            event = await self.next_event(timeout)
+            if isinstance(event, h11.Response):
+                return event
+            if not isinstance(event, h11.InformationalResponse):  # 1xx are skipped
+                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
+
+    def reusable(self) -> bool:
+        """Both sides finished the exchange, and the peer sent nothing after its reply."""
+        return (
+            self.h11.our_state is h11.DONE
+            and self.h11.their_state is h11.DONE
+            and not self.h11.trailing_data[0]
+        )
+
+
+class H11Pool:
+    """At most ``max_connections`` HTTP/1.1 connections, idle ones kept for reuse."""
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        network_backend: httpcore.AsyncNetworkBackend,
+        max_connections: int | None,
+        max_keepalive_connections: int | None,
+        keepalive_expiry: float | None,
+    ) -> None:
+        ssl_context.set_alpn_protocols(["http/1.1"])  # as httpcore does without HTTP/2
+        self._ssl_context = ssl_context
+        self._backend = network_backend
+        self._max_connections = max_connections or 2**31
+        self._max_idle = self._max_connections
+        if max_keepalive_connections is not None:
+            self._max_idle = min(max_keepalive_connections, self._max_connections)
+        self._keepalive_expiry = keepalive_expiry
+        # One slot a request from the moment it has a connection until its reply is
+        # closed, so at most max_connections are in use; more requests wait here.
+        self._slots = asyncio.Semaphore(self._max_connections)
+        self._idle: list[_Connection] = []  # oldest first; reused from the end
+        self._open: set[_Connection] = set()  # idle and in use
+        self._closed = False
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` and return the reply with its body still to read."""
+        origin = _origin(request.url)
+        timeouts = request.extensions.get("timeout", {})
+        await self._acquire(timeouts.get("pool"))
+        connection: _Connection | None = None
+        try:
+            connection = await self._connection(origin, request, timeouts.get("connect"))
+            # A write error is put aside: the reply may still come (an early answer).
+            with contextlib.suppress(httpcore.WriteError):
+                await connection.send(request, timeouts.get("write"))
+            head = await connection.receive_head(timeouts.get("read"))
+        except BaseException as exc:  # cancellation too: the connection is in an unknown state
+            if connection is not None:
+                await self._close(connection)
+            self._slots.release()
+            translated = httpx_error(exc)
+            if translated is None or translated is exc:
+                raise
+            raise translated from exc
+        return httpx.Response(
+            status_code=head.status_code,
+            headers=head.headers.raw_items(),
+            stream=_Body(self, connection, timeouts.get("read")),
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": head.reason,
+                "network_stream": connection.stream,
+            },
+        )
+
+    async def aclose(self) -> None:
+        """Close every connection, idle or in use."""
+        self._closed = True
+        self._idle.clear()
+        for connection in list(self._open):
+            await self._close(connection)
+
+    async def _acquire(self, timeout: float | None) -> None:
+        if not self._slots.locked():  # the common case: no waiting, no timer
+            await self._slots.acquire()
+            return
+        try:
+            async with asyncio.timeout(timeout):
+                await self._slots.acquire()
+        except TimeoutError as exc:
+            raise httpx.PoolTimeout("timed out waiting for a connection") from exc
+
+    async def _connection(
+        self, origin: Origin, request: httpx.Request, timeout: float | None
+    ) -> _Connection:
+        """The most recently used idle connection to ``origin`` that is still good, or a
+        new one. Idle connections past their expiry or that the peer has closed (or sent
+        something to, unasked) are closed on the way."""
+        idle = self._idle
+        now = asyncio.get_running_loop().time()
+        while idle and idle[0].idle_until <= now:  # oldest first: expired ones lead
+            await self._close(idle.pop(0))
+        for i in range(len(idle) - 1, -1, -1):
+            connection = idle[i]
+            if connection.origin != origin:
+                continue
+            del idle[i]
+            if connection.stream.get_extra_info("is_readable"):
+                await self._close(connection)
+                continue
+            return connection
+        if len(self._open) >= self._max_connections and idle:
+            await self._close(idle.pop(0))  # room for this origin: drop another's
+        return await self._connect(origin, request, timeout)
+
+    async def _connect(
+        self, origin: Origin, request: httpx.Request, timeout: float | None
+    ) -> _Connection:
+        scheme, host, port = origin
+        stream = await self._backend.connect_tcp(host.decode("ascii"), port, timeout=timeout)
+        if scheme == b"https":
+            sni = request.extensions.get("sni_hostname") or host.decode("ascii")
+            try:
+                stream = await stream.start_tls(self._ssl_context, sni, timeout)
+            except BaseException:
+                await stream.aclose()
+                raise
+        connection = _Connection(origin, stream)
+        self._open.add(connection)
+        return connection
+
+    async def _release(self, connection: _Connection) -> None:
+        """A reply is closed: keep its connection if both sides finished the exchange."""
+        try:
+            if connection.reusable() and not self._closed:
+                connection.h11.start_next_cycle()
+                expiry = self._keepalive_expiry
+                loop_time = asyncio.get_running_loop().time()
+                connection.idle_until = float("inf") if expiry is None else loop_time + expiry
+                self._idle.append(connection)
+                if len(self._idle) > self._max_idle:
+                    await self._close(self._idle.pop(0))
+            else:
+                await self._close(connection)
+        finally:
+            self._slots.release()
+
+    async def _close(self, connection: _Connection) -> None:
+        self._open.discard(connection)
+        await connection.stream.aclose()
+
+
+class _Body(httpx.AsyncByteStream):
+    """A reply's body, read from its connection; closing it gives the connection back."""
+
+    def __init__(self, pool: H11Pool, connection: _Connection, timeout: float | None) -> None:
+        self._pool = pool
+        self._connection = connection
+        self._timeout = timeout
+        self._released = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        while True:
+            try:
+                event = await connection.next_event(self._timeout)
+            except Exception as exc:
+                # httpx closes the stream after this; the exchange is unfinished, so the
+                # connection is closed then.
+                translated = httpx_error(exc)
+                if translated is None or translated is exc:
+                    raise
+                raise translated from exc
+            if isinstance(event, h11.Data):
+                yield bytes(event.data)
+            elif isinstance(event, h11.EndOfMessage):
+                return
+            else:  # h11.PAUSED cannot come before EndOfMessage; anything else is wrong
+                raise httpx.RemoteProtocolError(f"unexpected {event!r} in a reply body")
+
+    async def aclose(self) -> None:
+        if not self._released:
+            self._released = True
+            await self._pool._release(self._connection)
+
+
+def _origin(url: httpx.URL) -> Origin:
+    scheme = url.raw_scheme
+    port = DEFAULT_PORTS.get(scheme)
+    if port is None:
+        raise httpx.UnsupportedProtocol(
+            f"Request URL has an unsupported protocol '{url.scheme}://'."
+            if scheme
+            else "Request URL is missing an 'http://' or 'https://' protocol."
+        )
+    if not url.raw_host:
+        raise httpx.UnsupportedProtocol("Request URL is missing a host.")
+    return scheme, url.raw_host, url.port or port

@@ -1,28 +1,20 @@
-"""The client's default httpx transport: our h11 pool (``h11_pool.py``) over ``AsyncioBackend``.
-
-(``engine="httpcore"`` keeps httpcore's connection pool over the same backend, the
-transport as it was before the h11 pool, for comparison: ``python -m bench.http_backend``.)
+"""The client's default httpx transport: our h11 pool (``h11_pool.py``) over the
+asyncio-native network backend (``asyncio_backend.py``).
 
 Why: the daemon is CPU-bound on its one thread, and the bare HTTP stack was a third of
-that CPU (0.785 ms a request, 7.9 of the reference cycle's 21.9 s). httpx's own
-``AsyncHTTPTransport`` runs httpcore over anyio; this one gives httpcore's pool the
-asyncio-native network backend of ``asyncio_backend.py`` through httpcore's public
-``network_backend`` argument. Everything else is httpx's ``AsyncHTTPTransport`` as the
-client used it (TLS verified against certifi's CAs, the same limits and keep-alive),
-with its request/response mapping and its translation of httpcore's exceptions into
-httpx's, so the client's error handling sees the same types.
+that CPU (0.785 ms a request, 7.9 of the 0f159fb reference cycle's 21.9 s). httpx's own
+``AsyncHTTPTransport`` runs httpcore's pool over anyio. Measured on the 2-core
+development machine (shared, so CPU seconds, least of interleaved rounds of 1,000 bare
+``GET balances`` at 32 connections, ``python -m bench.http_backend``): 0.739 ms a request
+with httpx's transport, 0.557 ms with httpcore's pool over our backend, and 0.43-0.57 ms
+with the h11 pool over it (figures in ``h11_pool.py``).
 
-Measured on the 2-core development machine (shared, so CPU seconds, least of interleaved
-rounds): ``python -m bench.http_backend --rounds 15``, bare ``GET balances`` through
-``ClearStreetClient`` at 32 connections (four pools of 8) against the simulator, 1,000
-requests a round: 0.739 ms CPU a request with httpx's transport (rounds 0.739-1.108),
-0.557 ms with this one (0.557-0.763), a quarter less, lower in every pair of rounds. The
-whole cycle (``python -m bench``, 2,000 accounts, 10,027 requests), runs alternating
-with the code before: 24.5 and 26.0 s of CPU before, 19.8 and 22.2 s after. Under
-cProfile the backend's own calls are about 2 % of the request's time; the rest is
-httpcore's pool (which still takes anyio locks), h11 and httpx, which this does not
-change. The h11 pool then took httpcore's pool and its anyio locks out of the way:
-figures in ``h11_pool.py``.
+``engine="httpcore"`` keeps httpcore's ``AsyncConnectionPool`` over the same backend (its
+public ``network_backend`` argument), so the two engines can be compared and the tests
+show both raise the exception types httpx's own transport raises.
+
+``environment_proxy`` reads the proxy the environment names; the client serves a proxied
+broker with httpx's own transport (``proxy=``), which this one does not replace.
 """
 
 from __future__ import annotations

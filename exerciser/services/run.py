@@ -163,7 +163,7 @@ def _out_of_the_collectors_sight() -> Iterator[None]:
     requests create; ``gc.unfreeze()`` hands it back when the cycle is done, and the
     first full collection after it walks it once, off the cycle's critical path. Measured
     with ``python -m bench`` (bench/README.md): the collector's CPU in the cycle fell from
-    2.1-2.5 s to 1.2-1.3 s in four runs at 2,000 accounts each way; what is
+    2.1 and 2.5 s in two runs at 2,000 accounts to 1.15-1.29 s in four; what is
     left is mostly while the book loads, as it grows.
     """
     gc.freeze()

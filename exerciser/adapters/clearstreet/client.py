@@ -190,9 +190,11 @@ class ClearStreetClient:
         rng: random.Random | None = None,
         user_agent: str = "exerciser",
     ) -> None:
-        # Several small connection pools rather than one big one: httpcore's pool does
+        # Several small connection pools rather than one big one: httpcore's pool did
         # work per queued request for every connection, which at 32 connections cost
-        # ~4.7 ms CPU a request against ~1 ms with pools of 8 (bench/README.md).
+        # ~4.7 ms CPU a request against ~1 ms with pools of 8 (bench/README.md). With our
+        # h11 pool the split matters less, but still measures a little cheaper: 0.36-0.42
+        # against 0.46-0.47 ms a bare GET (the bench's one-pool probe, three runs).
         sizes = _shard_sizes(concurrency, POOL_SIZE)
         # Requests carry absolute URLs: httpx parses a relative one, then parses the
         # merged one again, character by character in Python (~17 us a request, and
@@ -205,7 +207,7 @@ class ClearStreetClient:
         # proxy the environment names (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY).
         # Our own transport unless one is injected: httpx's own runs httpcore over anyio,
         # ours a small h11 pool over an asyncio-native network backend (transport.py,
-        # h11_pool.py), about 0.43-0.57 against 0.81-0.97 ms CPU a bare request.
+        # h11_pool.py), 0.43-0.57 against 0.74-0.97 ms CPU a bare request.
         # One SSL context for all the pools: httpx's for verify=True (certifi's CAs).
         self._headers = {
             "Accept": "application/json",

@@ -42,17 +42,29 @@ class Catalog:
         self._symbol_of_id = {u.id: u.symbol for u in scenario.underlyings} | {
             c.id: c.symbol for c in scenario.contracts
         }
+        self._known: dict[str, str] = {}  # text -> symbol, for texts resolve() has seen
 
     def resolve(self, text: str) -> Underlying | Contract | None:
         """An instrument by id (UUID) or symbol (ticker, padded or unpadded OSI)."""
+        symbol = self._known.get(text)
+        if symbol is None:
+            symbol = self._symbol(text)
+            if symbol is None:
+                return None
+        found = self._contracts.get(symbol) or self._underlyings.get(symbol)
+        if found is not None:
+            # Only texts naming an instrument are kept: the cache stays as small as the
+            # catalog. The symbol, not the instrument, since set_prices replaces those.
+            # Parsing ids and OSI symbols was a third of a positions page's CPU.
+            self._known[text] = symbol
+        return found
+
+    def _symbol(self, text: str) -> str | None:
         text = text.strip()
         try:
-            symbol = self._symbol_of_id.get(str(uuid.UUID(text)))
+            return self._symbol_of_id.get(str(uuid.UUID(text)))
         except ValueError:
-            symbol = pad_osi(text) or text.upper()
-        if symbol is None:
-            return None
-        return self._contracts.get(symbol) or self._underlyings.get(symbol)
+            return pad_osi(text) or text.upper()
 
     def contract(self, text: str) -> Contract | None:
         instrument = self.resolve(text)

@@ -58,6 +58,21 @@ def test_a_price_change_moves_option_marks(sim: Simulator, client: httpx.Client)
     assert (call["instrument_price"], call["market_value"]) == ("10.00", "10000.00")
 
 
+def test_marks_move_with_a_price_change_after_positions_were_read(
+    sim: Simulator, client: httpx.Client
+) -> None:
+    path = f"/v1/accounts/{ACCOUNT}/positions"
+    first = client.get(path).json()["data"]  # every holding's symbol resolved once
+    sim.book.set_prices("AAPL", close="160.00")
+    second = client.get(path).json()["data"]
+
+    call = [next(p for p in rows if p["symbol"] == CALL_150) for rows in (first, second)]
+    shares = [next(p for p in rows if p["symbol"] == "AAPL") for rows in (first, second)]
+    assert (call[0]["instrument_price"], shares[0]["closing_price"]) == ("40.40", "190.40")
+    assert (call[1]["instrument_price"], call[1]["market_value"]) == ("10.00", "10000.00")
+    assert shares[1]["closing_price"] == "160.00"
+
+
 def test_faults_can_be_replaced_whole(sim: Simulator, client: httpx.Client) -> None:
     sim.faults = Faults(rate_limit_429=1)
 

@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from exerciser.adapters.journal._codec import decimal_text, plan_record
-from exerciser.adapters.journal._records import pending_ledger_row
 from exerciser.domain.ledger import LedgerRow
 from exerciser.domain.plan import Plan
 
@@ -41,7 +40,7 @@ def intended_rows(plan: Plan, *, fail: Callable[[str], Exception]) -> dict[str, 
         if r.instruction_id in intended:
             raise fail(f"instruction id {r.instruction_id} is in the plan twice")
         decimal_text(r.quantity)
-        intended[r.instruction_id] = pending_ledger_row(
+        intended[r.instruction_id] = LedgerRow(
             instruction_id=r.instruction_id,
             business_date=plan.business_date,
             account_id=r.account_id,

@@ -4,8 +4,7 @@ dicts of the audit helpers (datetimes, Decimals and states decoded)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import MISSING, fields
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -47,138 +46,22 @@ def ledger_row(values: Sequence[Any]) -> LedgerRow:
         kind, state = _TYPES[kind], _STATES[state]
     except KeyError as exc:
         raise ValueError(f"ledger row {iid}: unknown value {exc}") from exc
-    return new_ledger_row(
-        (
-            iid,
-            business_date,
-            account,
-            instrument,
-            symbol,
-            kind,
-            parsed_quantity,
-            state,
-            server_id,
-            None if accepted is None else Decimal(accepted),
-            reason,
-            reason_code,
-            raw_status,
-            attempts,
-            bool(superseded),
-        )
-    )
-
-
-LEDGER_FIELDS = tuple(f.name for f in fields(LedgerRow))
-# The fields ``_by_slots`` sets, in order: LEDGER_COLUMNS, and LedgerRow's fields today.
-SLOTS_FOR = (
-    "instruction_id",
-    "business_date",
-    "account_id",
-    "instrument_id",
-    "symbol",
-    "instruction_type",
-    "quantity",
-    "state",
-    "server_id",
-    "accepted_quantity",
-    "reason",
-    "reason_code",
-    "raw_status",
-    "attempts",
-    "superseded",
-)
-_new = object.__new__
-
-
-def _setter(name: str) -> Callable[[LedgerRow, Any], None]:
-    """The slot descriptor's ``__set__`` of the field ``name`` (a no-op for a field
-    ``LedgerRow`` no longer has: ``BY_SLOTS`` is then false and it is never called)."""
-    setter: Callable[[LedgerRow, Any], None] = getattr(
-        getattr(LedgerRow, name, None), "__set__", lambda _row, _value: None
-    )
-    return setter
-
-
-_SETTERS = tuple(_setter(name) for name in SLOTS_FOR)
-(_iid, _day, _account, _instrument, _symbol, _kind, _quantity, _state, _server_id) = _SETTERS[:9]
-(_accepted, _reason, _reason_code, _raw_status, _attempts, _superseded) = _SETTERS[9:]
-
-
-def _by_slots(v: Sequence[Any]) -> LedgerRow:
-    """What ``LedgerRow(**dict(zip(SLOTS_FOR, v)))`` makes, built as the frozen
-    dataclass's ``__init__`` builds it, one slot after the other, but without the
-    keyword call, the defaults, and the way around the frozen ``__setattr__`` through
-    ``object.__setattr__``: 0.8 us a row against 1.7 us."""
-    row = _new(LedgerRow)
-    _iid(row, v[0])
-    _day(row, v[1])
-    _account(row, v[2])
-    _instrument(row, v[3])
-    _symbol(row, v[4])
-    _kind(row, v[5])
-    _quantity(row, v[6])
-    _state(row, v[7])
-    _server_id(row, v[8])
-    _accepted(row, v[9])
-    _reason(row, v[10])
-    _reason_code(row, v[11])
-    _raw_status(row, v[12])
-    _attempts(row, v[13])
-    _superseded(row, v[14])
-    return row
-
-
-def _by_keywords(values: Sequence[Any]) -> LedgerRow:
-    return LedgerRow(**dict(zip(SLOTS_FOR, values, strict=True)))
-
-
-_DEFAULTS = tuple(f.default for f in fields(LedgerRow)[7:])  # state ... superseded
-# By slots only while ``LedgerRow`` is the plain frozen, slotted dataclass of these
-# fields that it is (its ``__init__`` does nothing but set them, the last eight to plain
-# defaults); else the constructor.
-BY_SLOTS = (
-    LEDGER_FIELDS == SLOTS_FOR
-    and "__slots__" in vars(LedgerRow)
-    and not hasattr(LedgerRow, "__post_init__")
-    and LedgerRow.__new__ is object.__new__
-    and MISSING not in _DEFAULTS
-)
-new_ledger_row: Callable[[Sequence[Any]], LedgerRow] = _by_slots if BY_SLOTS else _by_keywords
-"""A ``LedgerRow`` of the values of the fields ``SLOTS_FOR`` names, in that order."""
-
-
-def pending_ledger_row(
-    *,
-    instruction_id: str,
-    business_date: date,
-    account_id: int,
-    instrument_id: str,
-    symbol: str,
-    instruction_type: InstructionType,
-    quantity: Decimal,
-) -> LedgerRow:
-    """``LedgerRow(...)`` of these fields, every other one at its default (PENDING)."""
-    if not BY_SLOTS:
-        return LedgerRow(
-            instruction_id=instruction_id,
-            business_date=business_date,
-            account_id=account_id,
-            instrument_id=instrument_id,
-            symbol=symbol,
-            instruction_type=instruction_type,
-            quantity=quantity,
-        )
-    return _by_slots(
-        (
-            instruction_id,
-            business_date,
-            account_id,
-            instrument_id,
-            symbol,
-            instruction_type,
-            quantity,
-            *_DEFAULTS,
-        )
+    return LedgerRow(
+        instruction_id=iid,
+        business_date=business_date,
+        account_id=account,
+        instrument_id=instrument,
+        symbol=symbol,
+        instruction_type=kind,
+        quantity=parsed_quantity,
+        state=state,
+        server_id=server_id,
+        accepted_quantity=None if accepted is None else Decimal(accepted),
+        reason=reason,
+        reason_code=reason_code,
+        raw_status=raw_status,
+        attempts=attempts,
+        superseded=bool(superseded),
     )
 
 

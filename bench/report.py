@@ -292,7 +292,7 @@ def _probe_rows(probe: dict[str, Any] | None) -> list[tuple[str, str]]:
             f"{probe['as_installed_ms']} ms CPU a request through the daemon's client at "
             f"{probe['concurrency']} connections (least of {probe['rounds']} rounds of "
             f"{probe['requests']}); {probe['with_sniffio_ms']} ms with sniffio importable; "
-            f"{probe['one_pool_ms']} ms with all connections in one httpx pool"
+            f"{probe['one_pool_ms']} ms with all connections in one pool"
             f"{sniffing}",
         )
     ]

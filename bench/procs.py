@@ -26,15 +26,18 @@ def _tail(text: str, lines: int = 30) -> str:
 
 
 @contextmanager
-def simulator(spec: BookSpec, work: Path, name: str) -> Iterator[dict[str, Any]]:
+def simulator(
+    spec: BookSpec, work: Path, name: str, *, root: Path = ROOT
+) -> Iterator[dict[str, Any]]:
     """A simulator process serving ``spec``'s book. Yields its ready line (base_url,
-    token, anchor, epoch); after the block, ``["usage"]`` holds its CPU and peak RSS."""
+    token, anchor, epoch); after the block, ``["usage"]`` holds its CPU and peak RSS.
+    ``root`` is the source tree it runs from (another checkout, to compare versions)."""
     config, result = work / f"{name}-sim.json", work / f"{name}-sim-result.json"
     config.write_text(json.dumps(spec.as_dict()), encoding="utf-8")
     command = [sys.executable, "-m", "bench.simproc", str(config), str(result)]
     with (work / f"{name}-sim.stderr").open("w+", encoding="utf-8") as errors:
         process = subprocess.Popen(  # noqa: S603 - this interpreter, our own module
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True
+            command, cwd=root, stdout=subprocess.PIPE, stderr=errors, text=True
         )
         try:
             assert process.stdout is not None

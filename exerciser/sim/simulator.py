@@ -1,10 +1,10 @@
-"""The running simulator: a :class:`Book` behind a real HTTP server on a background thread."""
+"""The running simulator: a :class:`Book` behind a real HTTP server, one asyncio event loop
+on a background thread."""
 
 from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,8 +14,6 @@ from exerciser.sim.book import Book, Clock
 from exerciser.sim.faults import Faults
 from exerciser.sim.scenario import Revision, Scenario
 from exerciser.sim.server import App, SimServer
-
-POLL_INTERVAL = 0.01  # how quickly the serve loop notices a shutdown request
 
 
 def _wall_clock() -> datetime:
@@ -37,7 +35,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         clock: Clock | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.scenario = scenario
         self.book = Book(scenario, clock=clock or _wall_clock)
@@ -45,7 +43,7 @@ class Simulator:
             book=self.book, faults=scenario.faults.copy(), token=scenario.token, sleep=sleep
         )
         self._server = SimServer((host, port), self._app)
-        self._thread: threading.Thread | None = None
+        self._started = False
         self._stop_requested = threading.Event()
 
     @property
@@ -76,25 +74,23 @@ class Simulator:
         self.book.revision = value
 
     @property
-    def sleep(self) -> Callable[[float], None]:
-        """How the ``latency_ms`` fault waits; tests may swap in a recorder."""
+    def sleep(self) -> Callable[[float], None] | None:
+        """How the ``latency_ms`` fault waits: ``None`` waits on the event loop (the
+        default, costing no thread); tests may set a plain callable, such as a recorder or a
+        fake clock's ``advance``, which is then called on a worker thread (see :class:`App`).
+        """
         return self._app.sleep
 
     @sleep.setter
-    def sleep(self, value: Callable[[float], None]) -> None:
+    def sleep(self, value: Callable[[float], None] | None) -> None:
         self._app.sleep = value
 
     def start(self) -> None:
         """Serve on a background thread (idempotent)."""
-        if self._thread is not None:
+        if self._started:
             return
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL},
-            name="sim-server",
-            daemon=True,
-        )
-        self._thread.start()
+        self._started = True
+        self._server.start()
 
     def shutdown(self) -> None:
         """Ask :meth:`serve_forever` to return. Only sets a flag: safe in signal handlers."""
@@ -112,12 +108,7 @@ class Simulator:
     def close(self) -> None:
         """Stop serving, hang up open connections, release the socket (idempotent)."""
         self._stop_requested.set()
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._server.close_connections()
-        self._server.server_close()
+        self._server.close()
 
     def __enter__(self) -> Simulator:
         self.start()

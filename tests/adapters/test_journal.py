@@ -25,7 +25,8 @@ from exerciser.adapters.journal import (
     SqliteJournal,
     may_follow,
 )
-from exerciser.adapters.journal._schema import MIGRATIONS, migrate
+from exerciser.adapters.journal import _schema as schema
+from exerciser.adapters.journal._schema import MIGRATIONS, PAGE_SIZE, migrate
 from exerciser.domain.book import Right
 from exerciser.domain.instructions import InstructionType
 from exerciser.domain.ledger import TERMINAL_STATES, LedgerRow, RowState, RowUpdate
@@ -136,6 +137,30 @@ def test_open_creates_directories_and_a_wal_database_at_the_current_version(path
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     assert {"runs", "plans", "plan_rows", "ledger", "attempts", "attempt_rows"} <= tables
     assert {"observations", "events"} <= tables
+
+
+def test_a_new_journal_file_gets_the_larger_page_size(path: Path) -> None:
+    SqliteJournal.open(path).close()
+    with raw(path) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (PAGE_SIZE,)
+    assert PAGE_SIZE > 4096  # SQLite's default, which the files made before it have
+
+
+def test_a_journal_file_made_with_the_old_page_size_keeps_it_and_works(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(schema, "PAGE_SIZE", 4096)  # as journals were created before
+    with SqliteJournal.open(path) as journal:
+        journal.begin_run(run())
+    monkeypatch.undo()
+    with SqliteJournal.open(path) as journal:
+        ledger = journal.record_plan("run-1", make_plan(DNE, EXERCISE), at=AT)
+        assert [r.instruction_id for r in journal.rows(DAY)] == sorted(
+            r.instruction_id for r in ledger
+        )
+    with raw(path) as db:
+        assert db.execute("PRAGMA page_size").fetchone() == (4096,)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
 def test_the_journal_satisfies_the_port(journal: SqliteJournal) -> None:

@@ -216,11 +216,12 @@ def migrate(
 # The page size of a journal file created from now on. SQLite's default is 4,096 bytes;
 # a plan row's record is about 720, and a bench day of 100,000 rows leaves a 159 MB file
 # (149 MB at 16 KiB). Measured with ``python -m bench.journal_micro --rounds 3`` (2,000
-# accounts, 103,903 plan rows), three pairs of runs alternating: the journal's CPU 5.21, 5.75 and 6.81 s at 4,096 against
-# 5.10, 4.99 and 4.51 s at 16,384 (``record_plan`` 2.21-2.77 s against 1.78-2.04 s, the
-# process's system time 3.7-4.5 s against 2.7-2.9 s): fewer pages, fewer B-tree levels
-# and fewer frames through the write-ahead log. A file that exists keeps its page size
-# (in WAL mode SQLite cannot change it), so an older journal works as it did.
+# accounts, 103,903 plan rows), three pairs of runs alternating: the journal's CPU 5.21,
+# 5.75 and 6.81 s at 4,096 against 5.10, 4.99 and 4.51 s at 16,384 (``record_plan``
+# 2.21-2.77 s against 1.78-2.04 s, the process's system time 3.7-4.5 s against 2.7-2.9
+# s): fewer pages, fewer B-tree levels and fewer frames through the write-ahead log. A
+# file that exists keeps its page size (in WAL mode SQLite cannot change it), so an older
+# journal works as it did.
 PAGE_SIZE = 16_384
 
 

@@ -128,6 +128,7 @@ async def _sample(
         "cpu_s": round(cpu_s, 3),
         "per_account_s": round(total_s / len(account_ids), 4),
         "slowest_account_s": round(max(per_account), 4),
+        "account_s": [round(t, 4) for t in per_account],
         "instructions": instructions,
         "requests": requests.total,
         "requests_per_account": round(requests.total / len(account_ids), 2),

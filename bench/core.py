@@ -10,9 +10,10 @@ modules is emptied before it (since 1d1fb8c the engine keeps its per-contract wo
 dictionaries of its own that last one call, so every call starts cold there too). The
 least of the calls is the figure judged, with the median and the slowest beside it. It
 runs with the configured rules file and again with the built-in defaults and no rules.
-``decide`` pauses the cyclic garbage collector while it builds the plan; the collection
-that then walks the new rows once happens after the call, outside the timed span (about
-0.1 s at 100,000 rows).
+``decide`` pauses the cyclic garbage collector while it builds the plan; the young
+collection that then walks the new rows once starts as soon as ``decide`` enables the
+collector again, so it is inside the timed span, and in the figures: 0.085 to 0.097 s of
+calls of 0.80 to 0.89 s at 100,000 rows (``gc.callbacks``, three calls, 2026-11-21).
 """
 
 from __future__ import annotations

@@ -93,12 +93,12 @@ def extrapolate(baseline: dict[str, Any], accounts: int) -> dict[str, Any]:
     smaller sample's per-account time predicts the larger one.
 
     The median, not the line: the line's slope is a difference of two sample times,
-    extended a hundredfold, so a stall of a second in the small sample flattened it and
-    took a quarter off the baseline (224.6 s against 293-315 s in seven other runs, one
-    series at 2026-11-21). The median account does not move for one stalled account,
-    nor for the first account's connection set-up. It leaves out the one account-list
-    request a whole run makes, which makes the baseline, and so the speed-up, a little
-    smaller, not larger."""
+    extended a hundredfold, so a stall of about 0.7 s in the small sample flattened it and
+    took a quarter off the baseline (224.6 s against 293-315 s in six other runs of one
+    series on 2026-11-21; 268.0 s in a seventh). The median account does not move for one
+    stalled account, nor for the first account's connection set-up. It leaves out the one
+    account-list request a whole run makes, which makes the baseline, and so the
+    speed-up, a little smaller, not larger."""
     small, large = sorted(baseline["samples"], key=lambda s: s["accounts"])
     n1, t1, n2, t2 = small["accounts"], small["total_s"], large["accounts"], large["total_s"]
     slope = (t2 - t1) / (n2 - n1) if n2 != n1 else t2 / n2

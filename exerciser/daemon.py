@@ -72,6 +72,10 @@ class Daemon:
         self._failures = 0
         self._quiet: set[date] = set()
         self._busy = asyncio.Lock()
+        # Set when run() begins to stop. APScheduler's shutdown takes effect on a later
+        # turn of the loop, so a tick or beat it has already queued can still run after
+        # STOPPING: they see this and do nothing.
+        self._stopping = False
 
     # ------------------------------------------------------------------ ticking
 
@@ -90,8 +94,9 @@ class Daemon:
 
     async def tick(self) -> list[Step]:
         """Run the steps due now, one at a time. Returns the steps run (tests use it)."""
-        if self._busy.locked():
-            return []  # a long step (submit, reconcile) is still running: it holds the day
+        if self._stopping or self._busy.locked():
+            # Stopping: start nothing. Busy: a long step (submit, reconcile) holds the day.
+            return []
         async with self._busy:
             ran: list[Step] = []
             now = self._clock()
@@ -155,6 +160,8 @@ class Daemon:
             await runner.report(day)
 
     async def beat(self) -> None:
+        if self._stopping:
+            return
         self._notifier.watchdog()
         if self._heartbeat is not None:
             try:
@@ -166,6 +173,7 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set: tick and beat on APScheduler interval jobs."""
+        self._stopping = False
         scheduler = AsyncIOScheduler(timezone=NEW_YORK)
         defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
         first = self._clock()
@@ -191,6 +199,7 @@ class Daemon:
         try:
             await stop.wait()
         finally:
+            self._stopping = True
             self._notifier.stopping("stopping")
-            scheduler.shutdown(wait=False)
+            scheduler.shutdown(wait=False)  # deferred by APScheduler to the loop
             log.info("daemon_stopped")

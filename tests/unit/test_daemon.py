@@ -218,6 +218,31 @@ async def test_run_says_ready_then_stopping_and_ticks() -> None:
     assert names(runner.calls) == ["submit"]
 
 
+async def test_a_tick_or_beat_that_runs_after_stopping_does_nothing() -> None:
+    """APScheduler's shutdown takes effect on a later turn of the loop, so a tick or a
+    beat it has already queued can run after ``run`` said STOPPING (a CI run saw a
+    WATCHDOG after it): they must neither ping nor start a step."""
+    daemon, runner, clock, _ = make(ny(REGULAR, 16, 10))
+    notifier = daemon._notifier
+    assert isinstance(notifier, Notifier)
+    stop = asyncio.Event()
+
+    async def stop_after_first_submit() -> None:
+        await runner.called.wait()
+        stop.set()
+
+    await asyncio.gather(daemon.run(stop), stop_after_first_submit())
+    said = list(notifier.messages)
+    assert said[-1] == "STOPPING"
+    clock.now = ny(REGULAR, 17, 0)  # the report is due now
+
+    await daemon.beat()
+    assert await daemon.tick() == []
+
+    assert notifier.messages == said
+    assert names(runner.calls) == ["submit"]
+
+
 async def test_the_real_clock_adapter_drives_the_tick_under_time_machine() -> None:
     """The daemon reads the wall clock only through the clock adapter: moved by
     time-machine to 16:10 New York on an expiration day, the tick runs the submit."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -20,7 +21,18 @@ def fetch_accounts(base_url: str) -> int:
         return client.get("/v1/accounts").status_code
 
 
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Python's own SIGINT handler for the test. A shell starts a background job with
+    SIGINT ignored, and Python then leaves it ignored: a raised SIGINT would do nothing
+    and ``serve`` would wait forever (seen when the suite ran in the background)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.usefixtures("ctrl_c_interrupts")
 def test_serve_listens_then_returns_on_sigterm_or_ctrl_c(
     clock: FakeClock, signum: signal.Signals
 ) -> None:

@@ -20,7 +20,7 @@ least CPU of each counts):
 - ``one_pool``: the client with all its connections in one pool (one shared
   ``AsyncioTransport``), as before the client split them. httpcore 1.0's pool walked
   every connection several times per request (encode/httpcore#1035), so the split paid
-  then; with the h11 pool it is a small difference.
+  then; with our pool it is a small difference.
 """
 
 from __future__ import annotations

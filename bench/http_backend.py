@@ -6,8 +6,9 @@ The simulator serves the benchmark's 200-account book (``bench.book``, L = 20 ms
 process of its own. Four clients are ``ClearStreetClient`` at concurrency 32 (four pools
 of 8, as the daemon runs it), differing only in their transport: httpx's own
 ``AsyncHTTPTransport``; ``AsyncioTransport`` with ``engine="httpcore"`` and with
-``engine="h11"`` (the daemon's); and a minimal one (``_BareTransport``: httpx's request
-and response models kept, h11 and the network backend left out). The fifth sends with no
+``engine="pool"`` (the daemon's: our pool and ``http11.py``); and a minimal one
+(``_BareTransport``: httpx's request and response models kept, the pool's timeouts,
+checks and network backend left out). The fifth sends with no
 HTTP library at all: 32 connections of a bare ``asyncio.Protocol``, the request written
 by hand, the reply's body parsed with ``json.loads``. The last two are measuring
 instruments, not clients: they understand only the simulator's replies (a status line,
@@ -206,8 +207,8 @@ async def main(sim: dict[str, Any], ids: list[int], rounds: int, count: int) -> 
     makers = {
         "httpx transport (anyio)": _httpx_transport,
         "httpcore pool + asyncio": _engine("httpcore"),
-        "h11 pool + asyncio": _engine("h11"),
-        "httpx models, no h11": _BareTransport,
+        "our pool + asyncio": _engine("pool"),
+        "httpx models, bare": _BareTransport,
     }
     clients = {}
     for name, maker in makers.items():

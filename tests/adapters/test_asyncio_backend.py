@@ -104,11 +104,11 @@ def client_tls(ca: trustme.CA) -> ssl.SSLContext:
 
 
 TRANSPORTS = [
-    pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="h11"), id="h11-pool"),
+    pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="pool"), id="our-pool"),
     pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="httpcore"), id="httpcore-pool"),
     pytest.param(lambda: httpx.AsyncHTTPTransport(limits=LIMITS), id="httpx-anyio"),
 ]
-ENGINES = [pytest.param("h11", id="h11-pool"), pytest.param("httpcore", id="httpcore-pool")]
+ENGINES = [pytest.param("pool", id="our-pool"), pytest.param("httpcore", id="httpcore-pool")]
 
 
 def http(
@@ -399,16 +399,16 @@ async def test_a_url_that_is_not_http_is_an_unsupported_protocol(
         await transport.aclose()
 
 
-# ------------------------------------------------------ the h11 pool's connections
+# ------------------------------------------------------ our pool's connections
 
 
-def h11_transport(limits: httpx.Limits = LIMITS) -> AsyncioTransport:
-    return AsyncioTransport(limits=limits, engine="h11")
+def our_transport(limits: httpx.Limits = LIMITS) -> AsyncioTransport:
+    return AsyncioTransport(limits=limits, engine="pool")
 
 
 async def test_keep_alive_reuses_as_many_connections_as_requests_ran_at_once() -> None:
     seen: list[bytes] = []
-    async with peer(keep_alive(seen)) as server, http(h11_transport()) as client:
+    async with peer(keep_alive(seen)) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         for _ in range(5):
             assert (await client.get(url)).json() == {"ok": True}
@@ -422,7 +422,7 @@ async def test_keep_alive_reuses_as_many_connections_as_requests_ran_at_once() -
 async def test_requests_beyond_the_limit_wait_for_a_connection_then_time_out() -> None:
     limits = httpx.Limits(max_connections=1)
     timeout = httpx.Timeout(5.0, pool=SHORT)
-    async with peer(keep_alive()) as server, http(h11_transport(limits), timeout) as client:
+    async with peer(keep_alive()) as server, http(our_transport(limits), timeout) as client:
         url = f"http://127.0.0.1:{server.port}/"
         first = await client.send(client.build_request("GET", url), stream=True)
         with pytest.raises(httpx.PoolTimeout):  # the one connection is still in use
@@ -444,7 +444,7 @@ async def test_a_request_cancelled_mid_reply_frees_its_connection_slot() -> None
         await reader.read()  # never answers
 
     limits = httpx.Limits(max_connections=1)
-    async with peer(slow) as server, http(h11_transport(limits)) as client:
+    async with peer(slow) as server, http(our_transport(limits)) as client:
         url = f"http://127.0.0.1:{server.port}/"
         task = asyncio.create_task(client.get(url))
         await sent.wait()  # the request is out: the client waits for the reply
@@ -467,7 +467,7 @@ async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused() -
         closed.put_nowait(await reader.read())  # b"" once the client closes it
 
     limits = httpx.Limits(max_connections=4, keepalive_expiry=0)
-    async with peer(serve) as server, http(h11_transport(limits)) as client:
+    async with peer(serve) as server, http(our_transport(limits)) as client:
         url = f"http://127.0.0.1:{server.port}/"
         for _ in range(3):
             assert (await client.get(url)).json() == {"ok": True}
@@ -485,9 +485,9 @@ async def test_an_idle_connection_the_peer_wrote_to_is_closed_not_reused() -> No
         await read_request(reader)
         writer.write(OK)
 
-    async with peer(chatty) as server, http(h11_transport()) as client:
+    async with peer(chatty) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
-        # The extra bytes come with the reply (h11 holds them) or just after it (the
+        # The extra bytes come with the reply (the reader holds them) or just after it (the
         # stream does, and is readable): either way the connection is not reused.
         assert (await client.get(url)).json() == {"ok": True}
         assert (await client.get(url)).json() == {"ok": True}
@@ -504,7 +504,7 @@ async def test_a_reply_closed_before_its_end_closes_its_connection() -> None:
             writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
             await writer.drain()
 
-    async with peer(big) as server, http(h11_transport()) as client:
+    async with peer(big) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         async with client.stream("GET", url) as reply:
             async for part in reply.aiter_raw():
@@ -531,7 +531,7 @@ async def test_replies_without_bodies_leave_the_connection_reusable() -> None:
             await writer.drain()
         await reader.read()
 
-    async with peer(bodiless) as server, http(h11_transport()) as client:
+    async with peer(bodiless) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         got = [
             await client.delete(url),
@@ -559,7 +559,7 @@ async def test_a_chunked_reply_arrives_whole_and_the_connection_is_reused() -> N
                 await writer.drain()
             writer.write(b"0\r\n\r\n")
 
-    async with peer(chunked) as server, http(h11_transport()) as client:
+    async with peer(chunked) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 1
@@ -579,7 +579,7 @@ async def test_a_chunked_request_body_is_framed_for_the_peer() -> None:
         yield b"ab"
         yield b"cde"
 
-    async with peer(sink) as server, http(h11_transport()) as client:
+    async with peer(sink) as server, http(our_transport()) as client:
         reply = await client.post(f"http://127.0.0.1:{server.port}/", content=parts())
         assert reply.json() == {"ok": True}
         assert received == [b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"]
@@ -594,7 +594,7 @@ async def test_a_reply_saying_connection_close_is_not_reused() -> None:
         await writer.drain()
         await reader.read()  # the server leaves it to the client to close
 
-    async with peer(serve) as server, http(h11_transport()) as client:
+    async with peer(serve) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 2
@@ -609,7 +609,7 @@ async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole() -> No
         writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}')
         await writer.drain()  # then the handler returns and the peer closes
 
-    async with peer(until_close) as server, http(h11_transport()) as client:
+    async with peer(until_close) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 2
@@ -626,7 +626,7 @@ async def test_a_connection_that_timed_out_is_not_reused() -> None:
                 await writer.drain()
             answered.append(True)  # the first request is never answered
 
-    async with peer(once_slow) as server, http(h11_transport()) as client:
+    async with peer(once_slow) as server, http(our_transport()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         with pytest.raises(httpx.ReadTimeout):
             await client.get(url, timeout=httpx.Timeout(5.0, read=SHORT))

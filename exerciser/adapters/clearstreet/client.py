@@ -193,7 +193,7 @@ class ClearStreetClient:
         # Several small connection pools rather than one big one: httpcore's pool did
         # work per queued request for every connection, which at 32 connections cost
         # ~4.7 ms CPU a request against ~1 ms with pools of 8 (bench/README.md). With our
-        # h11 pool the split matters less, but still measures a little cheaper: 0.36-0.42
+        # pool the split matters less, but still measures a little cheaper: 0.36-0.42
         # against 0.46-0.47 ms a bare GET (the bench's one-pool probe, three runs).
         sizes = _shard_sizes(concurrency, POOL_SIZE)
         # Requests carry absolute URLs: httpx parses a relative one, then parses the
@@ -206,8 +206,9 @@ class ClearStreetClient:
         # client does here the little it did for us: default headers, timeouts, and the
         # proxy the environment names (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY, NO_PROXY).
         # Our own transport unless one is injected: httpx's own runs httpcore over anyio,
-        # ours a small h11 pool over an asyncio-native network backend (transport.py,
-        # h11_pool.py), 0.43-0.57 against 0.74-0.97 ms CPU a bare request.
+        # ours a small HTTP/1.1 pool over an asyncio-native network backend (transport.py,
+        # pool.py, http11.py), 0.43-0.57 (on h11 then) against 0.74-0.97 ms CPU a bare
+        # request.
         # One SSL context for all the pools: httpx's for verify=True (certifi's CAs).
         self._headers = {
             "Accept": "application/json",

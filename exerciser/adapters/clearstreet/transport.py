@@ -1,4 +1,4 @@
-"""The client's default httpx transport: our h11 pool (``h11_pool.py``) over the
+"""The client's default httpx transport: our HTTP/1.1 pool (``pool.py``) over the
 asyncio-native network backend (``asyncio_backend.py``).
 
 Why: the daemon is CPU-bound on its one thread, and the bare HTTP stack was a third of
@@ -7,7 +7,8 @@ that CPU (0.785 ms a request, 7.9 of the 0f159fb reference cycle's 21.9 s). http
 development machine (shared, so CPU seconds, least of interleaved rounds of 1,000 bare
 ``GET balances`` at 32 connections, ``python -m bench.http_backend``): 0.739 ms a request
 with httpx's transport, 0.557 ms with httpcore's pool over our backend, and 0.43-0.57 ms
-with the h11 pool over it (figures in ``h11_pool.py``).
+with our pool over it (figures in ``pool.py``; and ``http11.py`` took 7.2 % of the
+benchmark cycle's instructions off since).
 
 ``engine="httpcore"`` keeps httpcore's ``AsyncConnectionPool`` over the same backend (its
 public ``network_backend`` argument), so the two engines can be compared and the tests
@@ -29,9 +30,9 @@ import httpcore
 import httpx
 
 from exerciser.adapters.clearstreet.asyncio_backend import AsyncioBackend
-from exerciser.adapters.clearstreet.h11_pool import H11Pool, httpx_error
+from exerciser.adapters.clearstreet.pool import Pool, httpx_error
 
-Engine = Literal["h11", "httpcore"]
+Engine = Literal["pool", "httpcore"]
 
 
 def environment_proxy(url: str) -> str | None:
@@ -49,7 +50,7 @@ def environment_proxy(url: str) -> str | None:
 class AsyncioTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over a pool of at most ``limits.max_connections`` connections.
 
-    ``engine`` picks the pool: ``"h11"`` is ours (``h11_pool.py``), ``"httpcore"``
+    ``engine`` picks the pool: ``"pool"`` is ours (``pool.py``), ``"httpcore"``
     httpcore's ``AsyncConnectionPool``; both over the same network backend."""
 
     def __init__(
@@ -58,14 +59,14 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         limits: httpx.Limits,
         ssl_context: ssl.SSLContext | None = None,
         network_backend: httpcore.AsyncNetworkBackend | None = None,
-        engine: Engine = "h11",
+        engine: Engine = "pool",
     ) -> None:
         context = ssl_context if ssl_context is not None else httpx.create_ssl_context()
         backend = network_backend or AsyncioBackend()
-        self._h11: H11Pool | None = None
+        self._ours: Pool | None = None
         self._pool: httpcore.AsyncConnectionPool | None = None
-        if engine == "h11":
-            self._h11 = H11Pool(
+        if engine == "pool":
+            self._ours = Pool(
                 ssl_context=context,
                 network_backend=backend,
                 max_connections=limits.max_connections,
@@ -82,8 +83,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
             )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._h11 is not None:
-            return await self._h11.handle(request)
+        if self._ours is not None:
+            return await self._ours.handle(request)
         assert self._pool is not None
         assert isinstance(request.stream, httpx.AsyncByteStream)
         url = request.url
@@ -112,8 +113,8 @@ class AsyncioTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        if self._h11 is not None:
-            await self._h11.aclose()
+        if self._ours is not None:
+            await self._ours.aclose()
         if self._pool is not None:
             await self._pool.aclose()
 

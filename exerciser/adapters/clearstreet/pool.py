@@ -1,4 +1,4 @@
-"""A small HTTP/1.1 connection pool on h11: the engine of ``AsyncioTransport``.
+"""A small HTTP/1.1 connection pool: the engine of ``AsyncioTransport``.
 
 Why: with the asyncio-native network backend (``asyncio_backend.py``) under it, most of
 the CPU left in a bare request was httpcore's pool and connection layers, not HTTP:
@@ -7,8 +7,8 @@ every connection ``is_idle()`` in a quadratic list comprehension (encode/httpcor
 and ``has_expired()``; and every request takes anyio locks, events and cancel scopes
 (``httpcore._synchronization``) and asks sniffio which loop is running. This pool does
 what the client needs and no more: one origin's keep-alive connections in a LIFO idle
-list, a plain ``asyncio.Semaphore`` for ``max_connections``, and h11 (which httpcore
-also uses) for the protocol.
+list, a plain ``asyncio.Semaphore`` for ``max_connections``, and for the protocol
+``http11.py`` (h11 until the change that brought that module; why, there).
 
 Measured on the 2-core development machine (shared, so CPU seconds, least of interleaved
 rounds): ``python -m bench.http_backend --rounds 9``, bare ``GET balances`` through
@@ -20,20 +20,23 @@ the same backend (ranges 0.662-0.872 and 0.809-0.959), 0.426 and 0.569 ms with t
 code before: 2.69, 3.06 and 2.73 s of CPU before, 2.20, 2.07 and 2.02 s after; the full
 cycle (``python -m bench``, 2,000 accounts, 10,027 requests), the same way: 23.9 and
 26.6 s before, 22.3 and 19.0 s after (a noisy machine: its bare-GET probe read 0.91-0.98
-ms before and 0.57-0.60 ms after). What is
-left of a bare request is mostly h11's own work and httpx's (its URL parsing, models).
+ms before and 0.57-0.60 ms after). What was
+left of a bare request was mostly h11's own work and httpx's (its URL parsing, models).
 
 Behaviour kept from httpcore, so the client sees the same things:
 
 - the timeouts of ``request.extensions["timeout"]`` (connect, read, write, pool);
-- httpx's exception types: the network backend's httpcore errors and h11's protocol
-  errors are translated as httpx's own transport translates them (``httpx_error``);
+- httpx's exception types: the network backend's httpcore errors are translated as
+  httpx's own transport translates them (``httpx_error``); ``http11.py`` raises httpx's
+  ``LocalProtocolError`` and ``RemoteProtocolError`` itself;
 - a write error while sending the request is put aside and the reply read anyway (a
   server may answer early and close); a connection reused just as the server closed it
   therefore fails with ``RemoteProtocolError`` ("Server disconnected without sending a
   response.") or ``ReadError``, and is never retried here;
-- a connection is reused only when h11 says both sides finished the exchange
-  (``Connection: close``, an unread or broken reply, any error: it is closed);
+- a connection is reused only when both sides finished the exchange and the reply was
+  framed by its headers (``Connection: close``, an HTTP/1.0 reply, a reply read to the
+  end of the connection, an unread or broken reply, bytes after the reply, any error:
+  it is closed);
 - an idle connection whose peer closed or sent something (``is_readable``) or whose
   ``keepalive_expiry`` passed is closed, and the request goes on another one;
 - TLS with ALPN ``http/1.1`` and the URL's host as server name (or the request's
@@ -51,15 +54,23 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator
 
-import h11
 import httpcore
 import httpx
 
+from exerciser.adapters.clearstreet.http11 import (
+    END,
+    NEED_DATA,
+    Event,
+    Head,
+    ReplyReader,
+    chunk,
+    request_head,
+)
+
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
 READ_SIZE = 64 * 1024  # as httpcore reads
-MAX_HEAD_SIZE = 100 * 1024  # h11's limit on an incomplete head, as httpcore sets it
 
-# The errors the network backend (httpcore's) and h11 raise, and the httpx ones httpx's
+# The errors the network backend raises (httpcore's), and the httpx ones httpx's
 # own transport raises for them (httpx/_transports/default.py, httpcore/_exceptions.py);
 # the most specific class of the error picks.
 _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
@@ -77,15 +88,13 @@ _ERRORS: dict[type[Exception], type[httpx.TransportError]] = {
     httpcore.ProtocolError: httpx.ProtocolError,
     httpcore.LocalProtocolError: httpx.LocalProtocolError,
     httpcore.RemoteProtocolError: httpx.RemoteProtocolError,
-    h11.LocalProtocolError: httpx.LocalProtocolError,
-    h11.RemoteProtocolError: httpx.RemoteProtocolError,
 }
 
 Origin = tuple[bytes, bytes, int]  # scheme, host, port
 
 
 def httpx_error(exc: BaseException) -> httpx.TransportError | None:
-    """The httpx error for an httpcore or h11 one; None for anything else."""
+    """The httpx error for an httpcore one; None for anything else."""
     if isinstance(exc, httpx.TransportError):
         return exc
     for cls in type(exc).__mro__:
@@ -96,59 +105,69 @@ def httpx_error(exc: BaseException) -> httpx.TransportError | None:
 
 
 class _Connection:
-    """One HTTP/1.1 connection: a network stream and h11's state of it."""
+    """One HTTP/1.1 connection: a network stream, and the reader of its current reply."""
 
-    __slots__ = ("h11", "idle_until", "origin", "stream")
+    __slots__ = ("done_sending", "idle_until", "origin", "reader", "stream")
 
     def __init__(self, origin: Origin, stream: httpcore.AsyncNetworkStream) -> None:
         self.origin = origin
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self.reader = ReplyReader("GET")
+        self.done_sending = False  # the whole request went out, and may be followed
         self.idle_until = 0.0  # loop time after which an idle connection is not reused
 
     async def send(self, request: httpx.Request, timeout: float | None) -> None:
         """The request's head and body; a body of one chunk goes in the head's write."""
-        url = request.url
-        pending = self.h11.send(
-            h11.Request(method=request.method, target=url.raw_path, headers=request.headers.raw)
-        )
+        self.reader = ReplyReader(request.method)
+        self.done_sending = False
+        raw = request.headers.raw
+        pending = request_head(request.method, request.url.raw_path, raw)
+        chunked, declared, closing = _framing(raw)
+        sent = 0
         assert isinstance(request.stream, httpx.AsyncByteStream)
-        async for chunk in request.stream:
-            if chunk:
-                await self.stream.write(pending + self.h11.send(h11.Data(data=chunk)), timeout)
+        async for part in request.stream:
+            if part:
+                sent += len(part)
+                await self.stream.write(pending + (chunk(part) if chunked else part), timeout)
                 pending = b""
-        await self.stream.write(pending + self.h11.send(h11.EndOfMessage()), timeout)
+        if declared is not None and sent != declared:
+            raise httpx.LocalProtocolError("the body does not match its Content-Length")
+        await self.stream.write(pending + chunk(b"") if chunked else pending, timeout)
+        self.done_sending = not closing
 
-    async def next_event(
-        self, timeout: float | None
-    ) -> h11.Event | type[h11.NEED_DATA] | type[h11.PAUSED]:
-        """h11's next event of the reply, reading from the stream as it needs."""
-        while (event := self.h11.next_event()) is h11.NEED_DATA:
-            data = await self.stream.read(READ_SIZE, timeout)
-            if not data and self.h11.their_state is h11.SEND_RESPONSE:
-                # As httpcore words it: the peer closed before a byte of the reply.
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-            self.h11.receive_data(data)  # b"" tells h11 the peer closed
-        return event  # never NEED_DATA, though mypy cannot narrow h11's sentinel types
+    async def next_event(self, timeout: float | None) -> Event:
+        """The reply's next event, reading from the stream as the reader needs."""
+        reader = self.reader
+        while (event := reader.next_event()) is NEED_DATA:
+            reader.feed(await self.stream.read(READ_SIZE, timeout))  # b"": the peer closed
+        return event
 
-    async def receive_head(self, timeout: float | None) -> h11.Response:
-        while True:
-            event = await self.next_event(timeout)
-            if isinstance(event, h11.Response):
-                return event
-            if not isinstance(event, h11.InformationalResponse):  # 1xx are skipped
-                raise httpx.RemoteProtocolError(f"unexpected {type(event).__name__}")
+    async def receive_head(self, timeout: float | None) -> Head:
+        event = await self.next_event(timeout)
+        assert isinstance(event, Head)  # a reader's first event (1xx are skipped)
+        return event
 
     def reusable(self) -> bool:
         """Both sides finished the exchange, and the peer sent nothing after its reply."""
-        return (
-            self.h11.our_state is h11.DONE
-            and self.h11.their_state is h11.DONE
-            and not self.h11.trailing_data[0]
-        )
+        return self.done_sending and self.reader.reusable
 
 
-class H11Pool:
+def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[bool, int | None, bool]:
+    """Whether a request's body is chunked, the length it declares, and whether it asks
+    for the connection to be closed after it."""
+    chunked, declared, closing = False, None, False
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            declared = int(value) if value.isdigit() else None
+        elif lowered == b"transfer-encoding":
+            chunked = value.lower() == b"chunked"
+        elif lowered == b"connection":
+            closing = any(t.strip().lower() == b"close" for t in value.split(b","))
+    return chunked, declared, closing
+
+
+class Pool:
     """At most ``max_connections`` HTTP/1.1 connections, idle ones kept for reuse."""
 
     def __init__(
@@ -195,15 +214,16 @@ class H11Pool:
             if translated is None or translated is exc:
                 raise
             raise translated from exc
+        extensions = {
+            "http_version": head.http_version,
+            "reason_phrase": head.reason,
+            "network_stream": connection.stream,
+        }
         return httpx.Response(
-            status_code=head.status_code,
-            headers=head.headers.raw_items(),
+            status_code=head.status,
+            headers=head.headers,
             stream=_Body(self, connection, timeouts.get("read")),
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": head.reason,
-                "network_stream": connection.stream,
-            },
+            extensions=extensions,
         )
 
     async def aclose(self) -> None:
@@ -266,7 +286,6 @@ class H11Pool:
         """A reply is closed: keep its connection if both sides finished the exchange."""
         try:
             if connection.reusable() and not self._closed:
-                connection.h11.start_next_cycle()
                 expiry = self._keepalive_expiry
                 loop_time = asyncio.get_running_loop().time()
                 connection.idle_until = float("inf") if expiry is None else loop_time + expiry
@@ -286,7 +305,7 @@ class H11Pool:
 class _Body(httpx.AsyncByteStream):
     """A reply's body, read from its connection; closing it gives the connection back."""
 
-    def __init__(self, pool: H11Pool, connection: _Connection, timeout: float | None) -> None:
+    def __init__(self, pool: Pool, connection: _Connection, timeout: float | None) -> None:
         self._pool = pool
         self._connection = connection
         self._timeout = timeout
@@ -304,12 +323,10 @@ class _Body(httpx.AsyncByteStream):
                 if translated is None or translated is exc:
                     raise
                 raise translated from exc
-            if isinstance(event, h11.Data):
-                yield bytes(event.data)
-            elif isinstance(event, h11.EndOfMessage):
+            if event is END:
                 return
-            else:  # h11.PAUSED cannot come before EndOfMessage; anything else is wrong
-                raise httpx.RemoteProtocolError(f"unexpected {event!r} in a reply body")
+            assert isinstance(event, bytes)  # after the head: pieces of the body, then END
+            yield event
 
     async def aclose(self) -> None:
         if not self._released:

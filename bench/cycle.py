@@ -299,13 +299,15 @@ def _phases(phases: Phases, requests: Requests, journal: TimedJournal) -> dict[s
         entry: dict[str, Any] = {k: round(v, 3) for k, v in spent.items()}
         traffic = sent.get(name, {"requests": 0, "request_s": 0.0, "endpoints": {}})
         entry["journal_cpu_s"] = round(journal.by_phase.get(name, 0.0), 3)
+        if phases.deciding.get(name):
+            entry["deciding_cpu_s"] = round(phases.deciding[name], 3)
         entry["requests"] = traffic["requests"]
         entry["endpoints"] = traffic["endpoints"]
         if traffic["requests"]:
             # time-averaged requests in flight: how busy the connections were
             entry["avg_in_flight"] = round(traffic["request_s"] / spent["wall_s"], 1)
-            # this process's CPU per request, the journal's CPU taken out
-            cpu = spent["cpu_s"] - journal.by_phase.get(name, 0.0)
+            # this process's CPU per request, the journal's and deciding's taken out
+            cpu = spent["cpu_s"] - journal.by_phase.get(name, 0.0) - phases.deciding.get(name, 0.0)
             entry["cpu_ms_per_request"] = round(cpu * 1000 / traffic["requests"], 2)
         out[name] = entry
     return out

@@ -29,7 +29,8 @@ import httpx
 
 from bench.usage import cpu_seconds, wall
 from exerciser.adapters.clearstreet.transport import AsyncioTransport
-from exerciser.services import plan as plan_service
+from exerciser.domain.book import AccountBook
+from exerciser.domain.decide import Decided, Decider
 from exerciser.services.reconcile import Reconciler
 from exerciser.services.submit import Submitter
 
@@ -65,6 +66,7 @@ class Phases:
     def __init__(self) -> None:
         self.current = "setup"
         self.marks: list[tuple[str, float, float]] = []
+        self.deciding: dict[str, float] = defaultdict(float)  # CPU deciding accounts, by phase
 
     def enter(self, name: str) -> None:
         self.marks.append((name, wall(), cpu_seconds()))
@@ -222,16 +224,24 @@ def _sync_span(phases: Phases, name: str, after: str, fn: Callable[..., Any]) ->
 def phase_marks(phases: Phases) -> Iterator[None]:
     """Within the block, ``run_day``'s phases are marked on ``phases``:
 
-    load (from the call to make_plan) -> decide (plan_book: prices and the rules engine)
-    -> journal (begin the run, fresh ids, record the plan, supersede check) -> submit
+    load (from the call to make_plan: the book, each account decided as its balance
+    arrives) -> decide (``Decider.plan``: the accounts' parts put together) -> journal
+    (begin the run, fresh ids, record the plan, supersede check) -> submit
     (Submitter.submit) -> reconcile (Reconciler.reconcile) -> finish (final rows, end run).
+    The CPU of deciding the accounts (``Decider.account``) is also summed by phase.
     """
+    account = Decider.account
+
+    def deciding(decider: Decider, book: AccountBook) -> Decided:
+        started = cpu_seconds()
+        try:
+            return account(decider, book)
+        finally:
+            phases.deciding[phases.current] += cpu_seconds() - started
+
     targets: list[tuple[Any, str, Any]] = [
-        (
-            plan_service,
-            "plan_book",
-            _sync_span(phases, "decide", "journal", plan_service.plan_book),
-        ),
+        (Decider, "account", deciding),
+        (Decider, "plan", _sync_span(phases, "decide", "journal", Decider.plan)),
         (Submitter, "submit", _async_span(phases, "submit", "reconcile", Submitter.submit)),
         (
             Reconciler,

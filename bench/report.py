@@ -198,10 +198,12 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         line = f"{phase['wall_s']} s wall, {phase['cpu_s']} s CPU"
         if phase.get("journal_cpu_s"):
             line += f" ({phase['journal_cpu_s']} s of it in the journal)"
+        if phase.get("deciding_cpu_s"):
+            line += f" ({phase['deciding_cpu_s']} s of it deciding accounts)"
         if phase["requests"]:
             line += (
                 f", {phase['requests']} requests, {phase['avg_in_flight']} in flight, "
-                f"{phase['cpu_ms_per_request']} ms CPU a request besides the journal"
+                f"{phase['cpu_ms_per_request']} ms CPU a request besides the journal and deciding"
             )
         table.append((f"  {name}", line))
     requests = cycle["requests"]

@@ -22,7 +22,7 @@ becomes MANUAL_REVIEW with the reason, and OCC's default applies.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -158,16 +158,45 @@ class _Wish(NamedTuple):
 
 
 def decide(inputs: DecisionInputs) -> Plan:
-    engine = _Engine(inputs)
-    rows: list[PlanRow] = []
-    warnings: list[str] = []
+    """The plan for every account of ``inputs``, in their order."""
+    decider = Decider(inputs)
     with _cyclic_gc_paused():
-        for account in inputs.accounts:
-            engine.account(account, rows, warnings)
+        return decider.plan([decider.account(account) for account in inputs.accounts])
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """One account's part of a plan: its rows and warnings."""
+
+    rows: list[PlanRow]
+    warnings: list[str]
+
+
+class Decider:
+    """``decide`` an account at a time, so that a caller can decide each account as its
+    last input arrives. ``plan`` of the accounts' parts in the book's order is the plan
+    ``decide`` makes of the book, row for row (``inputs.accounts`` is not read here)."""
+
+    def __init__(self, inputs: DecisionInputs) -> None:
+        self._inputs = inputs
+        self._engine = _Engine(inputs)
+
+    def account(self, account: AccountBook) -> Decided:
+        rows: list[PlanRow] = []
+        warnings: list[str] = []
+        self._engine.account(account, rows, warnings)
+        return Decided(_merge(self._inputs, rows), warnings)
+
+    def plan(self, decided: Iterable[Decided]) -> Plan:
+        rows: list[PlanRow] = []
+        warnings: list[str] = []
+        for part in decided:
+            rows += part.rows
+            warnings += part.warnings
         return Plan(
-            business_date=inputs.business_date,
-            as_of=inputs.as_of,
-            rows=tuple(_merge(inputs, rows)),
+            business_date=self._inputs.business_date,
+            as_of=self._inputs.as_of,
+            rows=tuple(rows),
             warnings=tuple(warnings),
         )
 

@@ -10,14 +10,14 @@ from decimal import Decimal
 
 import structlog
 
-from exerciser.domain.book import Book
+from exerciser.domain.book import AccountBook, Book, Contract, Quote
 from exerciser.domain.calendar import ExpiryDay, SessionCalendar, expiration_date, expiry_day
-from exerciser.domain.decide import DecisionInputs, decide
+from exerciser.domain.decide import Decided, Decider, DecisionInputs, decide
 from exerciser.domain.plan import Plan
 from exerciser.domain.policy import RuleSet
 from exerciser.domain.prices import PriceSource, UnderlyingPrice, price_from_file, price_from_trade
 from exerciser.ports import BookSource, ReferenceStore
-from exerciser.services.load import load_book
+from exerciser.services.load import load_balances, load_holdings
 
 log = structlog.get_logger("exerciser.plan")
 
@@ -43,10 +43,32 @@ async def make_plan(
     calendar: SessionCalendar,
     references: ReferenceStore | None = None,
 ) -> Plan:
-    """Raises ``NotASessionError`` for a day that is not a session (nothing is planned)."""
-    expiry_day(calendar, request.business_date)  # refuse a non-session before any request
-    book = await load_book(source, account_ids=request.account_ids, concurrency=request.concurrency)
-    return plan_book(book, request, calendar=calendar, references=references)
+    """Load the book and decide it; each account is decided as soon as its buying power,
+    its last input, arrives, while the others' are still on their way.
+
+    Raises ``NotASessionError`` for a day that is not a session (nothing is planned)."""
+    day = expiry_day(calendar, request.business_date)  # refuse a non-session before any request
+    holdings = await load_holdings(
+        source, account_ids=request.account_ids, concurrency=request.concurrency
+    )
+    decider = Decider(
+        _inputs(
+            holdings.contracts,
+            holdings.quotes,
+            (),
+            day=day,
+            request=request,
+            calendar=calendar,
+            references=references,
+        )
+    )
+    decided: dict[int, Decided] = {}
+
+    def each(account: AccountBook) -> None:
+        decided[account.account_id] = decider.account(account)
+
+    book = await load_balances(source, holdings, concurrency=request.concurrency, each=each)
+    return planned(decider.plan(decided[a.account_id] for a in book.accounts), request)
 
 
 def plan_book(
@@ -58,22 +80,23 @@ def plan_book(
 ) -> Plan:
     """The plan for a book already loaded."""
     day = expiry_day(calendar, request.business_date)
-    prices = _prices(book, day, request, references)
-    plan = decide(
-        DecisionInputs(
-            business_date=day.day,
-            as_of=request.as_of,
-            accounts=book.accounts,
-            contracts=book.contracts,
-            prices=prices,
-            underlying_symbols={q.instrument_id: q.symbol for q in book.quotes.values()},
-            rules=request.rules,
-            expires_today=expiring_on(calendar, day.day),
-        )
+    inputs = _inputs(
+        book.contracts,
+        book.quotes,
+        book.accounts,
+        day=day,
+        request=request,
+        calendar=calendar,
+        references=references,
     )
+    return planned(decide(inputs), request)
+
+
+def planned(plan: Plan, request: PlanRequest) -> Plan:
+    """The plan, logged."""
     log.info(
         "plan_made",
-        business_date=day.day.isoformat(),
+        business_date=plan.business_date.isoformat(),
         as_of=request.as_of.isoformat(),
         rows=len(plan.rows),
         instructions=len(plan.instructions),
@@ -81,6 +104,28 @@ def plan_book(
         warnings=len(plan.warnings),
     )
     return plan
+
+
+def _inputs(
+    contracts: Mapping[str, Contract],
+    quotes: Mapping[str, Quote],
+    accounts: Sequence[AccountBook],
+    *,
+    day: ExpiryDay,
+    request: PlanRequest,
+    calendar: SessionCalendar,
+    references: ReferenceStore | None,
+) -> DecisionInputs:
+    return DecisionInputs(
+        business_date=day.day,
+        as_of=request.as_of,
+        accounts=accounts,
+        contracts=contracts,
+        prices=_prices(contracts, quotes, day, request, references),
+        underlying_symbols={q.instrument_id: q.symbol for q in quotes.values()},
+        rules=request.rules,
+        expires_today=expiring_on(calendar, day.day),
+    )
 
 
 def expiring_on(calendar: SessionCalendar, day: date) -> Callable[[date], bool]:
@@ -98,16 +143,20 @@ def expiring_on(calendar: SessionCalendar, day: date) -> Callable[[date], bool]:
 
 
 def _prices(
-    book: Book, day: ExpiryDay, request: PlanRequest, references: ReferenceStore | None
+    contracts: Mapping[str, Contract],
+    quotes: Mapping[str, Quote],
+    day: ExpiryDay,
+    request: PlanRequest,
+    references: ReferenceStore | None,
 ) -> dict[str, UnderlyingPrice]:
     """Prices by underlying id: from the operator's file when given, else from the
     broker's last trade, capturing the close for later runs the same day."""
     captured = references.get(day.day) if references is not None else {}
     newly_captured: dict[str, Decimal] = {}
     prices: dict[str, UnderlyingPrice] = {}
-    underlying_ids = {c.underlying_id for c in book.contracts.values() if c.underlying_id}
+    underlying_ids = {c.underlying_id for c in contracts.values() if c.underlying_id}
     for underlying_id in sorted(underlying_ids):
-        quote = book.quotes.get(underlying_id)
+        quote = quotes.get(underlying_id)
         symbol = quote.symbol if quote is not None else underlying_id
         if request.file_prices is not None:
             given = request.file_prices.get(symbol.upper())

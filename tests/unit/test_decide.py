@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exerciser.domain.book import AccountBook, Contract, Position, Right
-from exerciser.domain.decide import DecisionInputs, decide, itm_amount
+from exerciser.domain.decide import Decider, DecisionInputs, decide, itm_amount
 from exerciser.domain.ids import instruction_id
 from exerciser.domain.instructions import InstructionType
 from exerciser.domain.plan import Outcome, Plan, PlanAction
@@ -550,6 +550,20 @@ def test_a_book_decides_as_its_accounts_would_alone(inputs: DecisionInputs) -> N
     assert whole.warnings == tuple(w for plan in alone for w in plan.warnings)
     backwards = decide(replace(inputs, accounts=list(reversed(inputs.accounts))))
     assert sorted(backwards.rows, key=repr) == sorted(whole.rows, key=repr)
+
+
+@settings(max_examples=200, deadline=None)
+@given(shared_books(), st.randoms(use_true_random=False))
+def test_deciding_account_by_account_in_any_order_makes_the_plan_decide_makes(
+    inputs: DecisionInputs, rng: Any
+) -> None:
+    """``make_plan`` decides each account as its balance arrives, in whatever order that
+    is, and puts the parts together in the book's order: the plan must be the same."""
+    decider = Decider(replace(inputs, accounts=()))
+    order = list(range(len(inputs.accounts)))
+    rng.shuffle(order)
+    parts = {i: decider.account(inputs.accounts[i]) for i in order}
+    assert decider.plan(parts[i] for i in range(len(inputs.accounts))) == decide(inputs)
 
 
 def test_rules_that_name_an_account_apply_to_it_alone() -> None:

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from exerciser.domain.book import Contract, Position, Quote, Right
-from exerciser.services.load import load_book
+from exerciser.domain.book import AccountBook, Contract, Position, Quote, Right
+from exerciser.services.load import load_balances, load_book, load_holdings
 
 pytestmark = pytest.mark.anyio
 
@@ -99,3 +99,41 @@ async def test_expiring_on_picks_positions_whose_contract_expires_that_day() -> 
     book = await load_book(FakeBroker())
     expiring = book.expiring_on(DAY)
     assert [(a.account_id, p.instrument_id) for a, p, _ in expiring] == [(1, "c-nov")]
+
+
+class CallOrder(FakeBroker):
+    """Records what was asked, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    async def positions(self, account_id: int) -> list[Position]:
+        self.calls.append("positions")
+        return await super().positions(account_id)
+
+    async def buying_power(self, account_id: int) -> Decimal:
+        self.calls.append("buying_power")
+        return await super().buying_power(account_id)
+
+    async def contracts(self, contract_ids: Sequence[str]) -> list[Contract]:
+        self.calls.append("contracts")
+        return await super().contracts(contract_ids)
+
+    async def quotes(self, instrument_ids: Sequence[str]) -> list[Quote]:
+        self.calls.append("quotes")
+        return await super().quotes(instrument_ids)
+
+
+async def test_balances_are_asked_after_the_contracts_and_each_account_is_handed_over() -> None:
+    """What lets ``make_plan`` decide an account as its balance arrives: by then the
+    contracts and prices of the whole book are in."""
+    broker = CallOrder()
+    holdings = await load_holdings(broker)
+    assert broker.calls == ["positions", "positions", "contracts", "quotes"]
+    handed: list[AccountBook] = []
+    book = await load_balances(broker, holdings, each=handed.append)
+    assert broker.calls[4:] == ["buying_power", "buying_power"]
+    assert sorted(handed, key=lambda a: a.account_id) == list(book.accounts)
+    assert [a.buying_power for a in book.accounts] == [Decimal(1000), Decimal(2000)]
+    assert book == await load_book(FakeBroker())

@@ -3,6 +3,7 @@ from the file first, and the close is captured only when it really is the close.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -14,7 +15,8 @@ from exerciser.domain.book import Contract, Position, Quote, Right
 from exerciser.domain.calendar import NotASessionError
 from exerciser.domain.plan import PlanAction
 from exerciser.domain.policy import RuleSet
-from exerciser.services.plan import PlanRequest, expiring_on, make_plan
+from exerciser.services.load import load_book
+from exerciser.services.plan import PlanRequest, expiring_on, make_plan, plan_book
 
 from .fakes import WeekdayCalendar
 
@@ -155,3 +157,59 @@ def test_expiring_on_shifts_non_sessions_back(listed: date, expires: bool) -> No
 def test_expiring_on_a_holiday_thursday() -> None:
     calendar = WeekdayCalendar(holidays=[date(2026, 6, 19)])
     assert expiring_on(calendar, date(2026, 6, 18))(date(2026, 6, 19))
+
+
+class ManyAccounts(FakeSource):
+    """Five accounts, one call each on three strikes, long and short, with buying power
+    from none to plenty; the balances arrive in the reverse of the accounts' order."""
+
+    async def account_ids(self) -> list[int]:
+        return [1, 2, 3, 4, 5]
+
+    async def positions(self, account_id: int) -> list[Position]:
+        return [
+            Position(
+                account_id=account_id,
+                instrument_id=f"c{strike}",
+                symbol=f"AAPL  261120C00{strike}000",
+                is_option=True,
+                quantity=Decimal(account_id),
+                available_quantity=Decimal(account_id),
+                is_short=account_id == 4,
+                underlying_id="u",
+            )
+            for strike in (180, 190, 200)
+        ]
+
+    async def buying_power(self, account_id: int) -> Decimal:
+        for _ in range(10 - account_id):  # the later accounts' balances come first
+            await asyncio.sleep(0)
+        return Decimal(10 ** (account_id + 2))
+
+    async def contracts(self, contract_ids: Sequence[str]) -> list[Contract]:
+        return [
+            Contract(
+                id=cid,
+                symbol=f"AAPL  261120C00{cid[1:]}000",
+                right=Right.CALL,
+                strike=Decimal(cid[1:]),
+                expiry=DAY,
+                multiplier=Decimal(100),
+                exercise_style="AMERICAN",
+                settle_on_open=False,
+                underlying_id="u",
+            )
+            for cid in contract_ids
+        ]
+
+
+async def test_deciding_accounts_as_their_balances_arrive_makes_the_plan_of_the_whole_book() -> (
+    None
+):
+    source, calendar = ManyAccounts(CLOSE - timedelta(seconds=1)), WeekdayCalendar()
+    asked = request(CLOSE + timedelta(minutes=1))
+    streamed = await make_plan(asked, source=source, calendar=calendar)
+    whole = plan_book(await load_book(source), asked, calendar=calendar)
+    assert streamed == whole
+    assert [r.account_id for r in streamed.rows] == sorted(r.account_id for r in whole.rows)
+    assert {r.account_id for r in streamed.rows} == {1, 2, 3, 4, 5}

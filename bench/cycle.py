@@ -4,8 +4,9 @@
 simulator on 127.0.0.1, ``ClearStreetBookSource`` and ``ClearStreetInstructions``, a real
 ``SqliteJournal`` and ``FileReferenceStore`` in a fresh directory, the XNYS calendar, the
 rules file, and the clock shared with the simulator. The timed span is the ``run_day``
-call: it lists the accounts, loads positions, balances, contracts and prices, decides,
-journals, submits and reconciles until every instruction is terminal. Building the
+call: it lists the accounts, loads positions, then contracts and prices, then balances,
+deciding each account as its balance arrives, journals, submits and reconciles until
+every instruction is terminal. Building the
 calendar and reading the rules (once per daemon, not per cycle) are timed apart as setup.
 
 After the cycle, a probe sends bare balance requests (``probe_requests`` of them) through

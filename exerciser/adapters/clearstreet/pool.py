@@ -122,7 +122,7 @@ class _Connection:
         self.done_sending = False
         raw = request.headers.raw
         pending = request_head(request.method, request.url.raw_path, raw)
-        chunked, declared, closing = _framing(raw)
+        chunked, declared, closing = _request_framing(raw)
         sent = 0
         assert isinstance(request.stream, httpx.AsyncByteStream)
         async for part in request.stream:
@@ -152,7 +152,7 @@ class _Connection:
         return self.done_sending and self.reader.reusable
 
 
-def _framing(headers: list[tuple[bytes, bytes]]) -> tuple[bool, int | None, bool]:
+def _request_framing(headers: list[tuple[bytes, bytes]]) -> tuple[bool, int | None, bool]:
     """Whether a request's body is chunked, the length it declares, and whether it asks
     for the connection to be closed after it."""
     chunked, declared, closing = False, None, False
@@ -214,16 +214,15 @@ class Pool:
             if translated is None or translated is exc:
                 raise
             raise translated from exc
-        extensions = {
-            "http_version": head.http_version,
-            "reason_phrase": head.reason,
-            "network_stream": connection.stream,
-        }
         return httpx.Response(
             status_code=head.status,
             headers=head.headers,
             stream=_Body(self, connection, timeouts.get("read")),
-            extensions=extensions,
+            extensions={
+                "http_version": head.http_version,
+                "reason_phrase": head.reason,
+                "network_stream": connection.stream,
+            },
         )
 
     async def aclose(self) -> None:

@@ -37,11 +37,13 @@ class Outcome(StrEnum):
     UNKNOWN = "UNKNOWN"
 
 
-@dataclass(slots=True, kw_only=True)
+@dataclass(slots=True)
 class PlanRow:
     """Treat as immutable: change a row with ``dataclasses.replace``. Not ``frozen``
     because a frozen dataclass sets each field through ``object.__setattr__``: at
-    100,000 rows a plan that cost 0.36 s of the engine's 1.4 s of CPU (measured)."""
+    100,000 rows a plan that cost 0.36 s of the engine's 1.4 s of CPU (measured). Not
+    ``kw_only`` because the engine builds its rows positionally (``decide._ROW_FIELDS``
+    says why); everything else names the fields."""
 
     account_id: int
     instrument_id: str

@@ -307,6 +307,56 @@ def test_rows_carry_prices_itm_and_the_rule_that_fired() -> None:
     assert "rule r.yaml:7 applies" in row.reasons
 
 
+_AT_200 = (
+    "AAPL reference 200 (broker), decision price 200: in the money by 10 per share",
+    "OCC would exercise: 10 >= threshold 0.01",
+)
+_AT_190_02 = (
+    "AAPL reference 190.02 (broker), decision price 190.02: in the money by 0.02 per share",
+    "OCC would exercise: 0.02 >= threshold 0.01",
+)
+REASONS = [
+    ("exercised", Case(policy={"explicit_exercise": True}), [
+        (*_AT_200, "exercise: OCC exercises it by default"),
+    ]),
+    ("thresholds", Case(close="190.02", policy={"min_itm": D(1)}), [
+        (*_AT_190_02, "not worth exercising: 0.02 < min_itm 1",
+         "do not exercise although OCC would"),
+    ]),
+    ("net-value", Case(
+        close="190.03",
+        quantity="4",
+        policy={"fee_per_contract": D("0.65"), "min_net_value": D(25)},
+    ), [
+        ("AAPL reference 190.03 (broker), decision price 190.03: in the money by 0.03 per share",
+         "OCC would exercise: 0.03 >= threshold 0.01",
+         "not worth exercising: net value 9.40 after fees < min_net_value 25",
+         "do not exercise although OCC would"),
+    ]),
+    ("rule-fired", Case(
+        close="190.02",
+        policy={"min_itm": D(1)},
+        rules=[Rule(match=Match(root="AAPL"), set={"explicit_exercise": True}, source="r:3")],
+    ), [
+        (*_AT_190_02, "not worth exercising: 0.02 < min_itm 1",
+         "do not exercise although OCC would", "rule r:3 applies"),
+    ]),
+    ("part-fits", Case(buying_power="19000"), [
+        (*_AT_200, "exercise: OCC exercises it by default"),
+        (*_AT_200, "the account cannot carry all of it: buying power 19000 covers 1 of 10",
+         "do not exercise although OCC would"),
+    ]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "expected"), [pytest.param(c, e, id=i) for i, c, e in REASONS])
+def test_rows_say_why_in_full(case: Case, expected: list[tuple[str, ...]]) -> None:
+    """The whole reasons, in order. The commonest two (exercised in full, declined for
+    the thresholds alone) are built once per contract and shared by its rows; the others
+    are built per row. Both must read the same."""
+    assert [row.reasons for row in plan_of(case).rows] == expected
+
+
 def test_short_near_the_strike_warns_of_pin_risk() -> None:
     near = plan_of(Case(quantity="-2", close="190.30"))
     far = plan_of(Case(quantity="-2", close="200"))

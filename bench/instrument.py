@@ -2,9 +2,11 @@
 
 - ``Requests``: within ``with requests.counting():``, every request the client's
   ``AsyncioTransport`` or any httpx ``AsyncHTTPTransport`` sends is counted by endpoint
-  and phase and timed to the reply's headers. It wraps the transport classes' method
-  rather than passing a transport to ``ClearStreetClient``, which would replace the
-  client's own connection pools.
+  and phase and timed: to the whole reply through ``AsyncioTransport.exchange`` (the
+  client's path since it stopped building httpx requests for its own pool), to the
+  reply's headers through ``handle_async_request``. It wraps the transport classes'
+  methods rather than passing a transport to ``ClearStreetClient``, which would replace
+  the client's own connection pools.
 - ``Phases``: wall and CPU time per phase of ``run_day``. The phase boundaries are the
   entry and exit of ``services.plan.plan_book`` and of ``Submitter.submit`` and
   ``Reconciler.reconcile``, which ``phase_marks`` wraps for the duration of a ``with``
@@ -20,14 +22,15 @@ import gc
 import re
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bench.usage import cpu_seconds, wall
+from exerciser.adapters.clearstreet.pool import Origin, Reply
 from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.domain.book import AccountBook
 from exerciser.domain.decide import Decided, Decider
@@ -40,6 +43,7 @@ TRANSPORTS: tuple[type[httpx.AsyncBaseTransport], ...] = (
     httpx.AsyncHTTPTransport,
 )
 _Handle = Callable[[Any, httpx.Request], Awaitable[httpx.Response]]
+_Exchange = Callable[..., Awaitable[Reply]]
 
 _ACCOUNT = re.compile(r"/accounts/\d+")
 _SERVER_ID = re.compile(r"/instructions/[^/]+$")
@@ -101,32 +105,51 @@ class Requests:
     @contextmanager
     def counting(self) -> Iterator[None]:
         originals = {cls: cls.handle_async_request for cls in TRANSPORTS}
+        exchange = AsyncioTransport.exchange
         for cls, original in originals.items():
-            cls.handle_async_request = self._counted(original)  # type: ignore[method-assign]
+            cls.handle_async_request = self._counted(original)  # type: ignore[method-assign,assignment]
+        AsyncioTransport.exchange = self._counted_exchange(exchange)  # type: ignore[method-assign,assignment]
         try:
             yield
         finally:
             for cls, original in originals.items():
                 cls.handle_async_request = original  # type: ignore[method-assign]
+            AsyncioTransport.exchange = exchange  # type: ignore[method-assign]
+
+    @asynccontextmanager
+    async def _one(self, method: str, path: str) -> AsyncIterator[None]:
+        key = (self.phases.current, endpoint(method, path))
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        started = wall()
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            tally = self.tallies[key]
+            tally.count += 1
+            tally.seconds += wall() - started
 
     def _counted(self, original: _Handle) -> _Handle:
-        requests = self
-
         @functools.wraps(original)
         async def counted(
             transport: httpx.AsyncBaseTransport, request: httpx.Request
         ) -> httpx.Response:
-            key = (requests.phases.current, endpoint(request.method, request.url.path))
-            requests.in_flight += 1
-            requests.peak_in_flight = max(requests.peak_in_flight, requests.in_flight)
-            started = wall()
-            try:
+            async with self._one(request.method, request.url.path):
                 return await original(transport, request)
-            finally:
-                requests.in_flight -= 1
-                tally = requests.tallies[key]
-                tally.count += 1
-                tally.seconds += wall() - started
+
+        return counted
+
+    def _counted_exchange(self, original: _Exchange) -> _Exchange:
+        """The client's own path (``AsyncioTransport.exchange``): timed to the whole
+        reply, where httpx's path above is timed to the reply's headers."""
+
+        @functools.wraps(original)
+        async def counted(
+            transport: AsyncioTransport, origin: Origin, method: str, target: bytes, **kw: Any
+        ) -> Reply:
+            async with self._one(method, target.split(b"?")[0].decode("ascii")):
+                return await original(transport, origin, method, target, **kw)
 
         return counted
 

@@ -211,7 +211,7 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str]]:
         (
             "requests sent",
             f"{requests['total']} ({_endpoints(requests['by_endpoint'])}); "
-            f"mean {requests['mean_latency_ms']} ms to headers",
+            f"mean {requests['mean_latency_ms']} ms a request",
         ),
         (
             "network lower bound",

@@ -6,13 +6,17 @@ failure tests run against both transports, so the two cannot drift apart unnotic
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gzip
 import select
 import socket
 import ssl
 import struct
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 import httpx
 import pytest
@@ -20,9 +24,15 @@ import trustme
 from pydantic import SecretStr
 
 from exerciser.adapters.clearstreet.asyncio_backend import READ_BUFFER_LIMIT, AsyncioStream
-from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
+from exerciser.adapters.clearstreet.client import (
+    ClearStreetClient,
+    InstructionRequest,
+    RetryPolicy,
+)
+from exerciser.adapters.clearstreet.pool import origin_of
 from exerciser.adapters.clearstreet.transport import AsyncioTransport, Engine
-from exerciser.errors import BrokerTransientError
+from exerciser.domain.instructions import InstructionType
+from exerciser.errors import BrokerAmbiguousError, BrokerProtocolError, BrokerTransientError
 
 pytestmark = pytest.mark.anyio
 
@@ -103,8 +113,31 @@ def client_tls(ca: trustme.CA) -> ssl.SSLContext:
     return context
 
 
+class Exchanging(httpx.AsyncBaseTransport):
+    """Our transport's ``exchange`` (the client's path, without httpx's models) behind
+    httpx's interface, so that the failure tests below run through it too."""
+
+    def __init__(self) -> None:
+        self._inner = AsyncioTransport(limits=LIMITS, engine="pool")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        reply = await self._inner.exchange(
+            origin_of(request.url),
+            request.method,
+            request.url.raw_path,
+            headers=request.headers.raw,
+            content=await request.aread(),
+            timeouts=request.extensions["timeout"],
+        )
+        return httpx.Response(reply.status, headers=reply.headers, content=reply.body)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
 TRANSPORTS = [
     pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="pool"), id="our-pool"),
+    pytest.param(Exchanging, id="our-pool-exchange"),
     pytest.param(lambda: AsyncioTransport(limits=LIMITS, engine="httpcore"), id="httpcore-pool"),
     pytest.param(lambda: httpx.AsyncHTTPTransport(limits=LIMITS), id="httpx-anyio"),
 ]
@@ -651,3 +684,119 @@ async def test_the_client_verifies_tls_against_the_public_cas_by_default(
                 await client.get_balances(1)
         assert isinstance(caught.value.__cause__, httpx.ConnectError)
         assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value.__cause__)
+
+
+class Through(httpx.AsyncBaseTransport):
+    """Our transport behind httpx's interface only: the client sends it httpx requests."""
+
+    def __init__(self) -> None:
+        self._inner = AsyncioTransport(limits=LIMITS, engine="pool")
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def read_whole_request(reader: asyncio.StreamReader) -> bytes:
+    head = await read_request(reader)
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    return head + await reader.readexactly(length)
+
+
+@pytest.mark.parametrize("prefix", ["", "/api/v2"])
+async def test_the_client_sends_the_same_bytes_with_or_without_httpx_models(prefix: str) -> None:
+    """The client asks its own pool for whole replies without building httpx requests;
+    what goes on the wire must be what an httpx request would have put there."""
+    seen: list[bytes] = []
+    empty = b'{"data":[],"metadata":{"request_id":"r-1"},"error":null}'
+
+    async def record(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            seen.append(await read_whole_request(reader))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(empty), empty))
+            await writer.drain()
+
+    sent: list[list[bytes]] = []
+    async with peer(record) as server:
+        for transport in (None, Through()):
+            client = ClearStreetClient(
+                base_url=f"http://127.0.0.1:{server.port}{prefix}",
+                api_key=SecretStr("k-1"),
+                transport=transport,
+                retry=RetryPolicy(attempts=1),
+            )
+            async with client:
+                assert all(t is not None for t in client._exchanging) is (transport is None)
+                await client.get_option_contracts(
+                    ["AAPL  261120C00190000", "MSFT  261120P00400000"]
+                )
+                await client.submit_instructions(
+                    7,
+                    [
+                        InstructionRequest(
+                            instruction_id="xr-1",
+                            instruction_type=InstructionType.DO_NOT_EXERCISE,
+                            instrument_id="AAPL  261120C00190000",
+                            quantity=Decimal(3),
+                        )
+                    ],
+                )
+                with contextlib.suppress(BrokerAmbiguousError):  # the reply has no instruction
+                    await client.cancel_instruction(7, "s/1")
+            sent.append(seen[:])
+            seen.clear()
+            assert server.connections == len(sent)  # one kept-alive connection each
+    direct, through = sent
+    assert len(direct) == 3
+    assert direct == through
+    assert direct[0].startswith(f"GET {prefix}/v1/instruments/options/contracts?".encode())
+    assert b"\r\nHost: 127.0.0.1:" in direct[0]
+    assert direct[1].endswith(b'"quantity": "3"}]')
+    assert direct[2].startswith(
+        f"DELETE {prefix}/v1/accounts/7/positions/instructions/s%2F1 ".encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("encoding", "compress"),
+    [("gzip", gzip.compress), ("deflate", zlib.compress)],
+)
+async def test_the_client_reads_compressed_replies_through_its_own_pool(
+    encoding: str, compress: Callable[[bytes], bytes]
+) -> None:
+    body = compress(b'{"data":{"account_id":7,"buying_power":"1000.50"},"metadata":{}}')
+    broken = b"not " + encoding.encode()
+
+    def serve(payload: bytes) -> Serve:
+        async def reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            while True:
+                await read_request(reader)
+                head = f"HTTP/1.1 200 OK\r\nContent-Encoding: {encoding}\r\n"
+                writer.write(f"{head}Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+                await writer.drain()
+
+        return reply
+
+    for payload, fine in ((body, True), (broken, False)):
+        async with peer(serve(payload)) as server:
+            client = ClearStreetClient(
+                base_url=f"http://127.0.0.1:{server.port}",
+                api_key=SecretStr("k"),
+                retry=RetryPolicy(attempts=1),
+            )
+            async with client:
+                if fine:
+                    assert (await client.get_balances(7)).buying_power == Decimal("1000.50")
+                    continue
+                with pytest.raises(BrokerProtocolError, match="unreadable reply") as caught:
+                    await client.get_balances(7)
+                assert isinstance(caught.value.__cause__, httpx.DecodingError)

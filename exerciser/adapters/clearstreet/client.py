@@ -1,8 +1,10 @@
 """Async client for the parts of the Clear Street Trading API the daemon needs.
 
-All I/O goes through ``httpx.AsyncClient`` pools over our ``AsyncioTransport``
-(``transport.py``); tests swap the transport (``httpx.MockTransport``) or point the
-client at the simulator. Errors come out as the ``exerciser.errors`` tree:
+All I/O goes through our ``AsyncioTransport`` (``transport.py``), several small pools
+of it, asked for whole replies (``exchange``) without building httpx requests and
+responses; tests swap in another transport (``httpx.MockTransport``), which gets httpx
+requests, or point the client at the simulator. Errors come out as the
+``exerciser.errors`` tree:
 
 - GETs retry transient failures (5xx, 429, timeouts, resets, unreadable replies) with
   jittered exponential backoff, honouring ``Retry-After``, up to ``RetryPolicy.attempts``.
@@ -19,7 +21,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, NamedTuple, Self, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -34,6 +36,7 @@ from exerciser.adapters.clearstreet.models import (
     Position,
     Snapshot,
 )
+from exerciser.adapters.clearstreet.pool import origin_of
 from exerciser.adapters.clearstreet.transport import AsyncioTransport, environment_proxy
 from exerciser.domain.instructions import InstructionType
 from exerciser.errors import (
@@ -102,6 +105,16 @@ class BatchReply(Generic[R]):
         return self.http_status == 207
 
 
+class _Raw(NamedTuple):
+    """A reply as the transports give it: status, reason phrase, decoded body, and its
+    Retry-After header."""
+
+    status: int
+    reason: str
+    body: bytes
+    retry_after: str | None
+
+
 @dataclass(frozen=True)
 class _Reply:
     status: int
@@ -161,8 +174,16 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    raw = response.headers.get("retry-after")
+def _exchanging(transport: httpx.AsyncBaseTransport) -> AsyncioTransport | None:
+    """``transport`` when it reads whole replies without httpx's models: ours, over our
+    own pool (not httpcore's). Asked of the object, not its class, so that a stand-in of
+    the same shape (``bench/http_backend.py``) is asked the same way."""
+    if getattr(transport, "exchanges", False) is True:
+        return cast(AsyncioTransport, transport)
+    return None
+
+
+def _retry_after(raw: str | None) -> float | None:
     if raw is None:
         return None
     try:
@@ -229,6 +250,20 @@ class ClearStreetClient:
                 else httpx.AsyncHTTPTransport(proxy=proxy, limits=_limits(size), verify=ssl_context)
                 for size in sizes
             ]
+        # Our own transports are asked for whole replies (``exchange``), without httpx's
+        # request and response objects: the origin, Host header and default headers are
+        # worked out once, here, as httpx.Request would work them out for each request.
+        # Any other transport (injected, or httpx's for a proxy) gets httpx requests.
+        base = httpx.URL(self._base_url)
+        self._exchanging = [_exchanging(t) for t in self._transports]
+        try:
+            self._origin = origin_of(base)
+        except httpx.UnsupportedProtocol:  # the httpx path fails each request, as ever
+            self._exchanging = [None] * len(self._transports)
+        self._prefix = base.raw_path.rstrip(b"/")
+        self._raw_headers = [(b"Host", base.netloc)] + [
+            (name.encode("ascii"), value.encode("ascii")) for name, value in self._headers.items()
+        ]
         self._in_flight = [0] * len(sizes)
         self._slots = asyncio.Semaphore(concurrency)
         self._page_size = page_size
@@ -426,25 +461,14 @@ class ClearStreetClient:
         body: Any = None,
     ) -> _Reply:
         query = _query(params or {})
-        url = f"{self._base_url}{path}?{query}" if query else f"{self._base_url}{path}"
-        headers = self._headers
-        content = None
-        if body is not None:
-            content = json.dumps(body).encode()
-            headers = {**headers, "Content-Type": "application/json"}
-        request = httpx.Request(
-            method, url, headers=headers, content=content, extensions={"timeout": self._timeouts}
-        )
+        target = f"{path}?{query}" if query else path
+        content = None if body is None else json.dumps(body).encode()
         try:
             async with self._slots:
                 shard = self._in_flight.index(min(self._in_flight))
                 self._in_flight[shard] += 1
                 try:
-                    response = await self._transports[shard].handle_async_request(request)
-                    try:
-                        await response.aread()
-                    finally:
-                        await response.aclose()
+                    raw = await self._exchange(shard, method, target, content)
                 finally:
                     self._in_flight[shard] -= 1
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
@@ -464,11 +488,60 @@ class ClearStreetClient:
             if method == "GET":
                 raise BrokerProtocolError(what, method=method, path=path) from exc
             raise BrokerAmbiguousError(what, method=method, path=path) from exc
-        return self._read(method, path, response)
+        return self._read(method, path, raw)
 
-    def _read(self, method: str, path: str, response: httpx.Response) -> _Reply:
-        status = response.status_code
-        envelope = _envelope(response)
+    async def _exchange(self, shard: int, method: str, target: str, content: bytes | None) -> _Raw:
+        """One request, its whole reply read: straight through our own pool, or as an
+        httpx request through any other transport."""
+        ours = self._exchanging[shard]
+        if ours is not None:
+            headers = self._raw_headers
+            if content is not None:
+                length = str(len(content)).encode()
+                headers = [
+                    *headers,
+                    (b"Content-Type", b"application/json"),
+                    (b"Content-Length", length),
+                ]
+            reply = await ours.exchange(
+                self._origin,
+                method,
+                self._prefix + target.encode("ascii"),
+                headers=headers,
+                content=content or b"",
+                timeouts=self._timeouts,
+            )
+            retry_after = next(
+                (v.decode("latin-1") for k, v in reply.headers if k.lower() == b"retry-after"),
+                None,
+            )
+            reason = reply.reason.decode("ascii", errors="ignore")
+            return _Raw(reply.status, reason, reply.body, retry_after)
+        named = self._headers
+        if content is not None:
+            named = {**named, "Content-Type": "application/json"}
+        request = httpx.Request(
+            method,
+            f"{self._base_url}{target}",
+            headers=named,
+            content=content,
+            extensions={"timeout": self._timeouts},
+        )
+        response = await self._transports[shard].handle_async_request(request)
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return _Raw(
+            response.status_code,
+            response.reason_phrase,
+            response.content,
+            response.headers.get("retry-after"),
+        )
+
+    def _read(self, method: str, path: str, raw: _Raw) -> _Reply:
+        status = raw.status
+        envelope = _envelope(raw.body)
         if envelope is None and status < 400:
             # A success we cannot read: for a write, it may well have taken effect.
             error_cls = BrokerProtocolError if method == "GET" else BrokerAmbiguousError
@@ -493,12 +566,12 @@ class ClearStreetClient:
             return _Reply(status, envelope["data"], message, request_id, token)
         raise _classify(
             status,
-            message or response.reason_phrase or "error",
+            message or raw.reason or "error",
             method=method,
             path=path,
             request_id=request_id,
             rows=_error_rows(envelope),
-            retry_after=_retry_after(response),
+            retry_after=_retry_after(raw.retry_after),
         )
 
 
@@ -506,10 +579,10 @@ def _text(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
-def _envelope(response: httpx.Response) -> dict[str, Any] | None:
+def _envelope(body: bytes) -> dict[str, Any] | None:
     """The JSON object the reply carries, or None when it carries none."""
     try:
-        parsed = json.loads(response.content, parse_float=Decimal)
+        parsed = json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurd nesting
         return None
     return parsed if isinstance(parsed, dict) else None

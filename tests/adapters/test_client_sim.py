@@ -24,6 +24,8 @@ from exerciser.adapters.clearstreet.client import (
     InstructionRequest,
     RetryPolicy,
 )
+from exerciser.adapters.clearstreet.pool import Origin, Reply
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.domain.instructions import InstructionStatus, InstructionType
 from exerciser.errors import (
     BrokerAmbiguousError,
@@ -153,18 +155,17 @@ class Env:
         return [r.get("instruction_id") or r["client_instruction_id"] for r in rows]
 
 
-class _Recording(httpx.AsyncBaseTransport):
-    """Real HTTP, with each request's method and path noted."""
+class _Recording(AsyncioTransport):
+    """Real HTTP through the client's own path (our pool, asked for whole replies), with
+    each request's method and path noted."""
 
     def __init__(self, requests: list[tuple[str, str]]) -> None:
-        self._requests, self._inner = requests, httpx.AsyncHTTPTransport()
+        super().__init__(limits=httpx.Limits(max_connections=8))
+        self._requests = requests
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self._requests.append((request.method, request.url.path))
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+    async def exchange(self, origin: Origin, method: str, target: bytes, **request: Any) -> Reply:
+        self._requests.append((method, target.split(b"?")[0].decode("ascii")))
+        return await super().exchange(origin, method, target, **request)
 
 
 @pytest.fixture

@@ -36,6 +36,8 @@ from exerciser.adapters.calendar import XnysCalendar
 from exerciser.adapters.clearstreet.broker import ClearStreetBookSource
 from exerciser.adapters.clearstreet.client import ClearStreetClient, RetryPolicy
 from exerciser.adapters.clearstreet.instructions import ClearStreetInstructions
+from exerciser.adapters.clearstreet.pool import Origin, Reply
+from exerciser.adapters.clearstreet.transport import AsyncioTransport
 from exerciser.adapters.journal import SqliteJournal
 from exerciser.adapters.rules_yaml import parse_rules
 from exerciser.domain.alerts import Alert, Severity
@@ -201,34 +203,22 @@ def _plain_http_only() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-class Wire(httpx.AsyncBaseTransport):
-    """Real HTTP to the simulator, one request at a time, each numbered by the day
-    (which arms the faults due at that number) and refused once the process is dead."""
+class Wire(AsyncioTransport):
+    """Real HTTP to the simulator through the client's own path (our pool, asked for
+    whole replies), one request at a time, each numbered by the day (which arms the
+    faults due at that number) and refused once the process is dead."""
 
     def __init__(self, day: Day, process: Process) -> None:
+        super().__init__(limits=httpx.Limits(max_connections=8), ssl_context=_plain_http_only())
         self._day = day
         self._process = process
-        self._inner = httpx.AsyncHTTPTransport(verify=_plain_http_only())
         self._one_at_a_time = asyncio.Lock()
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def exchange(self, origin: Origin, method: str, target: bytes, **request: Any) -> Reply:
         async with self._one_at_a_time:
             self._process.alive()
-            self._day.before_request(request)
-            response = await self._inner.handle_async_request(request)
-            try:
-                body = await response.aread()
-            finally:
-                await response.aclose()
-            return httpx.Response(
-                response.status_code,
-                headers=response.headers,
-                content=body,
-                extensions={k: v for k, v in response.extensions.items() if k != "network_stream"},
-            )
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+            self._day.before_request(method, target.split(b"?")[0].decode("ascii"))
+            return await super().exchange(origin, method, target, **request)
 
 
 # -------------------------------------------------------------------------- the day
@@ -253,7 +243,7 @@ class Day:
     failures: list[str] = field(default_factory=list)
     cutoff_reached: bool = False
 
-    def before_request(self, request: httpx.Request) -> None:
+    def before_request(self, method: str, path: str) -> None:
         self.requests += 1
         n, faults = self.requests, self.sim.faults
         if n >= self.latency_until:
@@ -261,7 +251,7 @@ class Day:
         for fault in self.schedule.faults:
             if fault.at != n:
                 continue
-            self.fired.append(f"#{n} {request.method} {request.url.path}: {fault}")
+            self.fired.append(f"#{n} {method} {path}: {fault}")
             if fault.kind == "latency":
                 faults.latency_ms = fault.seconds * 1000
                 self.latency_until = n + fault.count
@@ -273,7 +263,7 @@ class Day:
                     faults.retry_after_seconds = fault.seconds
                 setattr(faults, fault.kind, getattr(faults, fault.kind) + fault.count)
         if n < self.outage_until:  # stored but never acknowledged; reads refused
-            if request.method == "POST":
+            if method == "POST":
                 faults.lost_ack = max(faults.lost_ack, 1)
             else:
                 faults.retry_after_seconds = self.outage_retry_after

@@ -176,8 +176,9 @@ def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
 
 def _exchanging(transport: httpx.AsyncBaseTransport) -> AsyncioTransport | None:
     """``transport`` when it reads whole replies without httpx's models: ours, over our
-    own pool (not httpcore's). Asked of the object, not its class, so that a stand-in of
-    the same shape (``bench/http_backend.py``) is asked the same way."""
+    own pool (not httpcore's). Asked of the object rather than with ``isinstance``:
+    ``bench/http_backend.py`` replaces the name this module builds its transports with
+    while a client is built, to measure other transports in the same pools."""
     if getattr(transport, "exchanges", False) is True:
         return cast(AsyncioTransport, transport)
     return None

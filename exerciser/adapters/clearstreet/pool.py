@@ -244,13 +244,10 @@ class Pool:
                 await connection.send(request, timeouts.get("write"))
             head = await connection.receive_head(timeouts.get("read"))
         except BaseException as exc:  # cancellation too: the connection is in an unknown state
-            if connection is not None:
-                await self._close(connection)
-            self._slots.release()
-            translated = httpx_error(exc)
-            if translated is None or translated is exc:
+            error = await self._failed(connection, exc)
+            if error is exc:
                 raise
-            raise translated from exc
+            raise error from exc
         return httpx.Response(
             status_code=head.status,
             headers=head.headers,
@@ -288,16 +285,22 @@ class Pool:
             while (event := await connection.next_event(read)) is not END:
                 assert isinstance(event, bytes)
                 parts.append(event)
-        except BaseException as exc:
-            if connection is not None:
-                await self._close(connection)
-            self._slots.release()
-            translated = httpx_error(exc)
-            if translated is None or translated is exc:
+        except BaseException as exc:  # as in handle
+            error = await self._failed(connection, exc)
+            if error is exc:
                 raise
-            raise translated from exc
+            raise error from exc
         await self._release(connection)
         return Reply(head.status, head.reason, head.headers, b"".join(parts))
+
+    async def _failed(self, connection: _Connection | None, exc: BaseException) -> BaseException:
+        """A request failed before its reply was whole, or was cancelled: its connection
+        is in an unknown state, so it is closed, and its slot freed. Returns the error to
+        raise: httpx's for the network backend's, else ``exc`` itself."""
+        if connection is not None:
+            await self._close(connection)
+        self._slots.release()
+        return httpx_error(exc) or exc
 
     async def aclose(self) -> None:
         """Close every connection, idle or in use."""

@@ -117,8 +117,8 @@ class Exchanging(httpx.AsyncBaseTransport):
     """Our transport's ``exchange`` (the client's path, without httpx's models) behind
     httpx's interface, so that the failure tests below run through it too."""
 
-    def __init__(self) -> None:
-        self._inner = AsyncioTransport(limits=LIMITS, engine="pool")
+    def __init__(self, limits: httpx.Limits = LIMITS) -> None:
+        self._inner = AsyncioTransport(limits=limits, engine="pool")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         reply = await self._inner.exchange(
@@ -439,9 +439,19 @@ def our_transport(limits: httpx.Limits = LIMITS) -> AsyncioTransport:
     return AsyncioTransport(limits=limits, engine="pool")
 
 
-async def test_keep_alive_reuses_as_many_connections_as_requests_ran_at_once() -> None:
+Ours = Callable[..., httpx.AsyncBaseTransport]
+
+
+@pytest.fixture(params=["handle", "exchange"])
+def ours(request: pytest.FixtureRequest) -> Ours:
+    """Our pool, through httpx's interface (``handle``) or through the client's
+    (``exchange``, whole replies): the tests of whole replies run both ways."""
+    return our_transport if request.param == "handle" else Exchanging
+
+
+async def test_keep_alive_reuses_as_many_connections_as_requests_ran_at_once(ours: Ours) -> None:
     seen: list[bytes] = []
-    async with peer(keep_alive(seen)) as server, http(our_transport()) as client:
+    async with peer(keep_alive(seen)) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         for _ in range(5):
             assert (await client.get(url)).json() == {"ok": True}
@@ -468,7 +478,33 @@ async def test_requests_beyond_the_limit_wait_for_a_connection_then_time_out() -
         assert server.connections == 1
 
 
-async def test_a_request_cancelled_mid_reply_frees_its_connection_slot() -> None:
+async def test_an_exchange_beyond_the_limit_waits_for_a_connection_then_times_out() -> None:
+    """``exchange`` holds its connection until the reply is whole: a request beyond the
+    limit meanwhile waits in the pool, and times out there."""
+    arrived, answer = asyncio.Event(), asyncio.Event()
+
+    async def held(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await read_request(reader)
+            arrived.set()
+            await answer.wait()
+            writer.write(OK)
+            await writer.drain()
+
+    limits = httpx.Limits(max_connections=1)
+    async with peer(held) as server, http(Exchanging(limits)) as client:
+        url = f"http://127.0.0.1:{server.port}/"
+        first = asyncio.create_task(client.get(url))
+        await arrived.wait()  # the first request has the one connection
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(url, timeout=httpx.Timeout(5.0, pool=SHORT))
+        answer.set()
+        assert (await first).json() == {"ok": True}
+        assert (await client.get(url)).json() == {"ok": True}
+        assert server.connections == 1
+
+
+async def test_a_request_cancelled_mid_reply_frees_its_connection_slot(ours: Ours) -> None:
     sent = asyncio.Event()
 
     async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -477,7 +513,7 @@ async def test_a_request_cancelled_mid_reply_frees_its_connection_slot() -> None
         await reader.read()  # never answers
 
     limits = httpx.Limits(max_connections=1)
-    async with peer(slow) as server, http(our_transport(limits)) as client:
+    async with peer(slow) as server, http(ours(limits)) as client:
         url = f"http://127.0.0.1:{server.port}/"
         task = asyncio.create_task(client.get(url))
         await sent.wait()  # the request is out: the client waits for the reply
@@ -489,7 +525,7 @@ async def test_a_request_cancelled_mid_reply_frees_its_connection_slot() -> None
         assert server.connections == 2
 
 
-async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused() -> None:
+async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused(ours: Ours) -> None:
     """An expiry of 0: every idle connection has expired by the next request."""
     closed: asyncio.Queue[bytes] = asyncio.Queue()
 
@@ -500,7 +536,7 @@ async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused() -
         closed.put_nowait(await reader.read())  # b"" once the client closes it
 
     limits = httpx.Limits(max_connections=4, keepalive_expiry=0)
-    async with peer(serve) as server, http(our_transport(limits)) as client:
+    async with peer(serve) as server, http(ours(limits)) as client:
         url = f"http://127.0.0.1:{server.port}/"
         for _ in range(3):
             assert (await client.get(url)).json() == {"ok": True}
@@ -510,7 +546,7 @@ async def test_an_idle_connection_past_keepalive_expiry_is_closed_not_reused() -
         assert closed.empty()
 
 
-async def test_an_idle_connection_the_peer_wrote_to_is_closed_not_reused() -> None:
+async def test_an_idle_connection_the_peer_wrote_to_is_closed_not_reused(ours: Ours) -> None:
     async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_request(reader)
         writer.write(OK + b"HTTP/1.1 200 OK\r\n")  # and the start of a reply nobody asked for
@@ -518,7 +554,7 @@ async def test_an_idle_connection_the_peer_wrote_to_is_closed_not_reused() -> No
         await read_request(reader)
         writer.write(OK)
 
-    async with peer(chatty) as server, http(our_transport()) as client:
+    async with peer(chatty) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         # The extra bytes come with the reply (the reader holds them) or just after it (the
         # stream does, and is readable): either way the connection is not reused.
@@ -548,7 +584,7 @@ async def test_a_reply_closed_before_its_end_closes_its_connection() -> None:
         assert (server.connections, len(seen)) == (2, 3)
 
 
-async def test_replies_without_bodies_leave_the_connection_reusable() -> None:
+async def test_replies_without_bodies_leave_the_connection_reusable(ours: Ours) -> None:
     """204, 304 and a reply to HEAD carry no body whatever their headers say."""
     replies = [
         b"HTTP/1.1 204 No Content\r\n\r\n",
@@ -564,7 +600,7 @@ async def test_replies_without_bodies_leave_the_connection_reusable() -> None:
             await writer.drain()
         await reader.read()
 
-    async with peer(bodiless) as server, http(our_transport()) as client:
+    async with peer(bodiless) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         got = [
             await client.delete(url),
@@ -582,7 +618,7 @@ async def test_replies_without_bodies_leave_the_connection_reusable() -> None:
         assert server.connections == 1
 
 
-async def test_a_chunked_reply_arrives_whole_and_the_connection_is_reused() -> None:
+async def test_a_chunked_reply_arrives_whole_and_the_connection_is_reused(ours: Ours) -> None:
     async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             await read_request(reader)
@@ -592,7 +628,7 @@ async def test_a_chunked_reply_arrives_whole_and_the_connection_is_reused() -> N
                 await writer.drain()
             writer.write(b"0\r\n\r\n")
 
-    async with peer(chunked) as server, http(our_transport()) as client:
+    async with peer(chunked) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 1
@@ -618,7 +654,7 @@ async def test_a_chunked_request_body_is_framed_for_the_peer() -> None:
         assert received == [b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"]
 
 
-async def test_a_reply_saying_connection_close_is_not_reused() -> None:
+async def test_a_reply_saying_connection_close_is_not_reused(ours: Ours) -> None:
     closing = OK.replace(b"Content-Type", b"Connection: close\r\nContent-Type")
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -627,13 +663,13 @@ async def test_a_reply_saying_connection_close_is_not_reused() -> None:
         await writer.drain()
         await reader.read()  # the server leaves it to the client to close
 
-    async with peer(serve) as server, http(our_transport()) as client:
+    async with peer(serve) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 2
 
 
-async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole() -> None:
+async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole(ours: Ours) -> None:
     """No Content-Length, no chunks: the body runs to the peer's close (HTTP/1.0 style),
     and the connection is not reused."""
 
@@ -642,13 +678,13 @@ async def test_a_reply_framed_by_the_end_of_the_connection_arrives_whole() -> No
         writer.write(b'HTTP/1.1 200 OK\r\n\r\n{"ok":true}')
         await writer.drain()  # then the handler returns and the peer closes
 
-    async with peer(until_close) as server, http(our_transport()) as client:
+    async with peer(until_close) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         assert [(await client.get(url)).json() for _ in range(2)] == [{"ok": True}] * 2
         assert server.connections == 2
 
 
-async def test_a_connection_that_timed_out_is_not_reused() -> None:
+async def test_a_connection_that_timed_out_is_not_reused(ours: Ours) -> None:
     answered: list[bool] = []
 
     async def once_slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -659,7 +695,7 @@ async def test_a_connection_that_timed_out_is_not_reused() -> None:
                 await writer.drain()
             answered.append(True)  # the first request is never answered
 
-    async with peer(once_slow) as server, http(our_transport()) as client:
+    async with peer(once_slow) as server, http(ours()) as client:
         url = f"http://127.0.0.1:{server.port}/"
         with pytest.raises(httpx.ReadTimeout):
             await client.get(url, timeout=httpx.Timeout(5.0, read=SHORT))

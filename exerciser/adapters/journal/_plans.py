@@ -40,14 +40,14 @@ def intended_rows(plan: Plan, *, fail: Callable[[str], Exception]) -> dict[str, 
         if r.instruction_id in intended:
             raise fail(f"instruction id {r.instruction_id} is in the plan twice")
         decimal_text(r.quantity)
-        intended[r.instruction_id] = LedgerRow(
-            instruction_id=r.instruction_id,
-            business_date=plan.business_date,
-            account_id=r.account_id,
-            instrument_id=r.instrument_id,
-            symbol=r.symbol,
-            instruction_type=r.instruction_type,
-            quantity=r.quantity,
+        intended[r.instruction_id] = LedgerRow(  # positionally: one per instruction
+            r.instruction_id,
+            plan.business_date,
+            r.account_id,
+            r.instrument_id,
+            r.symbol,
+            r.instruction_type,
+            r.quantity,
         )
     return intended
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,11 @@ ATTEMPT_COLUMNS = (
     "a.request_id, (SELECT count(*) FROM attempt_rows r WHERE r.attempt_id = a.id)"
 )
 
+# ledger_row builds a LedgerRow positionally from these columns, so they must be its
+# fields, in order.
+if tuple(f.name for f in fields(LedgerRow)) != tuple(LEDGER_COLUMNS.split(", ")):
+    raise ImportError("LedgerRow's fields changed: update LEDGER_COLUMNS and ledger_row")
+
 _STATES = {state.value: state for state in RowState}
 _TYPES = {kind.value: kind for kind in InstructionType}
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
@@ -46,22 +52,22 @@ def ledger_row(values: Sequence[Any]) -> LedgerRow:
         kind, state = _TYPES[kind], _STATES[state]
     except KeyError as exc:
         raise ValueError(f"ledger row {iid}: unknown value {exc}") from exc
-    return LedgerRow(
-        instruction_id=iid,
-        business_date=business_date,
-        account_id=account,
-        instrument_id=instrument,
-        symbol=symbol,
-        instruction_type=kind,
-        quantity=parsed_quantity,
-        state=state,
-        server_id=server_id,
-        accepted_quantity=None if accepted is None else Decimal(accepted),
-        reason=reason,
-        reason_code=reason_code,
-        raw_status=raw_status,
-        attempts=attempts,
-        superseded=bool(superseded),
+    return LedgerRow(  # positionally: LEDGER_COLUMNS is the order of its fields
+        iid,
+        business_date,
+        account,
+        instrument,
+        symbol,
+        kind,
+        parsed_quantity,
+        state,
+        server_id,
+        None if accepted is None else Decimal(accepted),
+        reason,
+        reason_code,
+        raw_status,
+        attempts,
+        bool(superseded),
     )
 
 

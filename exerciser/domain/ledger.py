@@ -100,9 +100,14 @@ class LedgerRow:
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True)
 class BrokerInstruction:
-    """What the broker says about one instruction, from a reply or a listing."""
+    """What the broker says about one instruction, from a reply or a listing.
+
+    Not frozen and not keyword-only, as ``LedgerRow`` is not: the broker's reader
+    builds one positionally for every row of every reply and listing (two per
+    instruction a cycle). Nothing mutates one.
+    """
 
     server_id: str | None
     instruction_id: str
@@ -125,9 +130,13 @@ class BrokerInstruction:
 NIL_ID = "00000000-0000-0000-0000-000000000000"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True)
 class RowUpdate:
-    """A change to one ledger row, from a reply, a listing or our own decision."""
+    """A change to one ledger row, from a reply, a listing or our own decision.
+
+    Not frozen and not keyword-only, for the reason ``BrokerInstruction`` is not:
+    ``observed`` makes one of every reply's and listing's rows. Nothing mutates one.
+    """
 
     instruction_id: str
     state: RowState
@@ -139,12 +148,12 @@ class RowUpdate:
 
     @classmethod
     def observed(cls, seen: BrokerInstruction, *, instruction_id: str | None = None) -> RowUpdate:
-        return cls(
-            instruction_id=instruction_id or seen.instruction_id,
-            state=RowState.of(seen.status),
-            server_id=seen.server_id if seen.stored else None,
-            accepted_quantity=seen.accepted_quantity,
-            reason=seen.reason,
-            reason_code=seen.reason_code,
-            raw_status=seen.raw_status,
+        return cls(  # positionally, in the order of the fields
+            instruction_id or seen.instruction_id,
+            RowState.of(seen.status),
+            seen.server_id if seen.stored else None,
+            seen.accepted_quantity,
+            seen.reason,
+            seen.reason_code,
+            seen.raw_status,
         )

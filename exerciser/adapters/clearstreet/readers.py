@@ -215,15 +215,15 @@ def _position(row: dict[str, Any]) -> Position:
     position_type = _text(get("position_type", ""))
     _optional_decimal(get("closing_price"))
     _optional_decimal(get("instrument_price"))
-    return Position(
-        account_id=_int64(row["account_id"]),
-        instrument_id=_text(row["instrument_id"]),
-        symbol=_text(row["symbol"]),
-        is_option=_text(row["instrument_type"]).upper() == "OPTION",
-        quantity=quantity,
-        available_quantity=_decimal(row["available_quantity"]),
-        is_short=quantity < 0 or position_type.upper().startswith("SHORT"),
-        underlying_id=_optional_text(get("underlying_instrument_id")),
+    return Position(  # positionally, in the order of its fields
+        _int64(row["account_id"]),
+        _text(row["instrument_id"]),
+        _text(row["symbol"]),
+        _text(row["instrument_type"]).upper() == "OPTION",  # is_option
+        quantity,
+        _decimal(row["available_quantity"]),
+        quantity < 0 or position_type.upper().startswith("SHORT"),  # is_short
+        _optional_text(get("underlying_instrument_id")),
     )
 
 
@@ -271,18 +271,18 @@ def _instruction(row: dict[str, Any]) -> BrokerInstruction:
         for value in metadata.values():
             str(value)  # what the model keeps; it only fails on absurd values
         reason = reason or description or code
-    return BrokerInstruction(
-        server_id=_optional_text(get("id")),
-        instruction_id=_text(key),
-        account_id=_int64(row["account_id"]),
-        instrument_id=_text(row["instrument_id"]),
-        instruction_type=_text(row["instruction_type"]),
-        quantity=_decimal(row["quantity"]),
-        status=_STATUSES.get(raw_status) or InstructionStatus.parse(raw_status),
-        raw_status=raw_status,
-        accepted_quantity=_optional_decimal(get("accepted_quantity")),
-        reason=reason,
-        reason_code=code,
+    return BrokerInstruction(  # positionally, in the order of its fields
+        _optional_text(get("id")),  # server_id
+        _text(key),
+        _int64(row["account_id"]),
+        _text(row["instrument_id"]),
+        _text(row["instruction_type"]),
+        _decimal(row["quantity"]),
+        _STATUSES.get(raw_status) or InstructionStatus.parse(raw_status),
+        raw_status,
+        _optional_decimal(get("accepted_quantity")),
+        reason,
+        code,  # reason_code
     )
 
 

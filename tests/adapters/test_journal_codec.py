@@ -80,6 +80,40 @@ def test_the_field_by_field_fallback_writes_the_same_text(row: PlanRow) -> None:
     assert plan_record_by_field(row) == general(row)
 
 
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(plan_rows(), min_size=1, max_size=6), picks=st.lists(st.integers(0, 5)))
+def test_rows_that_share_their_reasons_are_written_as_each_alone(
+    rows: list[PlanRow], picks: list[int]
+) -> None:
+    """One plan's rows go through ``plan_record`` with one ``known``: a tuple of reasons
+    written once is reused by identity, and must come out as the row alone would."""
+    n = len(rows)
+    shared = [replace(rows[p % n], reasons=rows[i % n].reasons) for i, p in enumerate(picks)]
+    plan = [*rows, *shared, *rows]
+    known: dict[int, str] = {}
+    assert [plan_record(r, known) for r in plan] == [general(r) for r in plan]
+    assert [plan_record_by_field(r, known) for r in plan] == [general(r) for r in plan]
+
+
+def test_a_tuple_of_reasons_is_written_once_a_plan() -> None:
+    reasons = ("exercise: in the money by 0.40", 'a "quoted" reason')
+    first, second = replace(ROW, reasons=reasons), replace(ROW, account_id=8, reasons=reasons)
+    known: dict[int, str] = {}
+    assert plan_record(first, known) == general(first)
+    assert known == {id(reasons): '["exercise: in the money by 0.40","a \\"quoted\\" reason"]'}
+    assert plan_record(second, known) == general(second)
+    assert len(known) == 1
+
+
+@pytest.mark.parametrize("reasons", [("a string", 7), ("a", PlanAction.EXERCISE), ()])
+def test_reasons_of_an_unexpected_type_are_written_exactly_with_known(
+    reasons: tuple[object, ...],
+) -> None:
+    row = replace(ROW, reasons=reasons)  # type: ignore[arg-type]
+    known: dict[int, str] = {}
+    assert plan_record(row, known) == plan_record(row, known) == general(row)
+
+
 def test_the_unrolled_encoder_is_written_for_the_fields_plan_rows_have() -> None:
     """A changed ``PlanRow`` still journals exactly (the fallback), but slower: update
     ``_plan_record_unrolled`` and ``UNROLLED_FIELDS`` with it."""

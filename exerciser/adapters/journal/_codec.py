@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from exerciser.domain.plan import PlanRow
 
@@ -122,14 +122,25 @@ def _bool_value(value: object) -> str:
     return "null" if value is None else _any_value(value)
 
 
-def _texts_value(value: object) -> str:
+def _texts_value(value: object, known: dict[int, str] | None = None) -> str:
     """A tuple of strings (or ``StrEnum`` members, which ``json`` writes as strings too:
-    ``_quoted`` raises TypeError for anything else, and the general path takes over)."""
+    ``_quoted`` raises TypeError for anything else, and the general path takes over).
+
+    ``known``: the text of the tuples of strings already written, by identity, while
+    they are all alive (one plan's rows: the engine gives the rows of one verdict the
+    same reasons, so two rows in three repeat a tuple written before).
+    """
     if value.__class__ is tuple:
+        if known is not None and (text := known.get(id(value))) is not None:
+            return text
         try:
-            return "[" + ",".join(map(_quoted, value)) + "]"
+            text = "[" + ",".join(map(_quoted, value)) + "]"
         except TypeError:
             pass
+        else:
+            if known is not None:
+                known[id(value)] = text
+            return text
     return _any_value(value)
 
 
@@ -158,8 +169,9 @@ _PLAN_ENCODERS = tuple(
 )
 
 
-def plan_record_by_field(row: PlanRow) -> str:
-    """``plan_record`` for any ``PlanRow``: each field by the encoder of its annotation."""
+def plan_record_by_field(row: PlanRow, known: dict[int, str] | None = None) -> str:
+    """``plan_record`` for any ``PlanRow``: each field by the encoder of its annotation
+    (``known`` is not used: this is the fallback, not the hot path)."""
     values = _PLAN_VALUES(row)
     return (
         "{"
@@ -170,7 +182,7 @@ def plan_record_by_field(row: PlanRow) -> str:
     )
 
 
-def _plan_record_unrolled(r: PlanRow) -> str:
+def _plan_record_unrolled(r: PlanRow, known: dict[int, str] | None = None) -> str:
     """``plan_record_by_field`` written out for the fields ``PlanRow`` has: one string
     built at once, with no loop over the fields (5.3 to 5.8 us a row against 8.6 us)."""
     return (
@@ -186,7 +198,7 @@ def _plan_record_unrolled(r: PlanRow) -> str:
         f'"occ_would_exercise":{_bool_value(r.occ_would_exercise)},'
         f'"position_quantity":{_decimal_value(r.position_quantity)},'
         f'"price_source":{_text_value(r.price_source)},"quantity":{_decimal_value(r.quantity)},'
-        f'"reasons":{_texts_value(r.reasons)},"right":{_text_value(r.right)},'
+        f'"reasons":{_texts_value(r.reasons, known)},"right":{_text_value(r.right)},'
         f'"root":{_text_value(r.root)},"strike":{_decimal_value(r.strike)},'
         f'"symbol":{_text_value(r.symbol)},"underlying_symbol":{_text_value(r.underlying_symbol)},'
         f'"want_exercise":{_bool_value(r.want_exercise)}}}'
@@ -221,9 +233,16 @@ UNROLLED_FIELDS = (
 )
 PLAN_FIELD_TYPES = tuple(sorted((f.name, str(f.type)) for f in fields(PlanRow)))
 
-plan_record: Callable[[PlanRow], str] = (
+
+class _PlanRecord(Protocol):
+    def __call__(self, row: PlanRow, /, known: dict[int, str] | None = None) -> str: ...
+
+
+plan_record: _PlanRecord = (
     _plan_record_unrolled if PLAN_FIELD_TYPES == UNROLLED_FIELDS else plan_record_by_field
 )
 """The whole plan row, reasons included, as a JSON object: exactly the text
 ``json_text`` makes of the row's fields as a dict (the hot path of a large plan, so
-each field is written by an encoder for its type rather than by ``json``)."""
+each field is written by an encoder for its type rather than by ``json``). Its second
+argument, ``known``, is an empty dict to be passed with every row of one plan, or None:
+a tuple of reasons that rows share is then written once."""

@@ -14,6 +14,7 @@ from exerciser.domain.plan import Plan
 def plan_row_values(run_id: str, plan: Plan) -> Iterator[tuple[Any, ...]]:
     """``plan_rows`` values, in plan order, one at a time: a 100,000-row plan's JSON
     records would otherwise sit in memory all at once (~80 MB)."""
+    known: dict[int, str] = {}  # reasons already written: the plan keeps them alive
     for n, r in enumerate(plan.rows):
         yield (
             run_id,
@@ -22,7 +23,7 @@ def plan_row_values(run_id: str, plan: Plan) -> Iterator[tuple[Any, ...]]:
             r.instrument_id,
             r.action.value,
             r.instruction_id,
-            plan_record(r),
+            plan_record(r, known),
         )
 
 

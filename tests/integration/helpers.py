@@ -37,7 +37,7 @@ from exerciser.adapters.journal import SqliteJournal
 from exerciser.adapters.rules_yaml import parse_rules
 from exerciser.domain.ledger import LedgerRow, RowState
 from exerciser.domain.plan import Plan
-from exerciser.ports import InstructionBroker, SubmitReply
+from exerciser.ports import BookSource, InstructionBroker, SubmitReply
 from exerciser.services.plan import PlanRequest, make_plan
 from exerciser.services.run import RunOptions, RunOutcome, run_day
 from exerciser.services.submit import Checkpoint, never
@@ -300,13 +300,14 @@ class Harness:
         attempts: int = 3,
         accounts: Sequence[int] = (),
         checkpoint: Checkpoint = never,
+        source: Callable[[ClearStreetClient], BookSource] = ClearStreetBookSource,
     ) -> RunOutcome:
         self.runs += 1
         async with self.connect(attempts=attempts) as client:
             return await run_day(
                 self.request(rules, accounts),
                 run_id=f"run-{self.runs}",
-                source=ClearStreetBookSource(client),
+                source=source(client),
                 broker=broker(client),
                 journal=self.journal,
                 calendar=self.calendar,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 JsonObject = dict[str, Any]
@@ -66,12 +67,23 @@ def batch(status: int, rows: list[JsonObject], *, error: JsonObject | None) -> R
     return Reply(status, {"data": rows, "error": error, "metadata": metadata()}, {})
 
 
+# The texts below are pure functions of their argument, and the same values recur in
+# every reply (a contract's price in every account that holds it, an instruction's
+# times in every listing): each is remembered, up to a bound, so that a large book
+# costs the simulator's one thread less. Under the benchmark's cycle these three ran
+# about 650,000 times (1.4-1.7 us each, 0.08 remembered). Equal Decimals have the same
+# text here (normalized); times are remembered only in UTC, where equal is one instant.
+_KEPT = 65_536
+
+
+@lru_cache(maxsize=_KEPT)
 def decimal_text(value: Decimal) -> str:
     """A decimal without exponent or trailing zeros: 190, 412.5, 0.005."""
     text = format(value.normalize(), "f")
     return "0" if text in ("-0", "") else text
 
 
+@lru_cache(maxsize=_KEPT)
 def money_text(value: Decimal) -> str:
     """Money with at least two decimal places: 250000.00, 0.005."""
     if value == 0:
@@ -83,7 +95,13 @@ def money_text(value: Decimal) -> str:
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with ``Z``; fractional seconds only when present."""
-    utc = moment.astimezone(UTC)
+    if moment.tzinfo is UTC:  # equal means the same instant: safe to remember
+        return _utc_timestamp(moment)
+    return _utc_timestamp.__wrapped__(moment.astimezone(UTC))
+
+
+@lru_cache(maxsize=_KEPT)
+def _utc_timestamp(utc: datetime) -> str:
     spec = "microseconds" if utc.microsecond else "seconds"
     return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 

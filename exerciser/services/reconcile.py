@@ -10,6 +10,8 @@ from the reply and never polled.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -136,17 +138,17 @@ class Reconciler:
             if _changes(row, update):
                 updates.append(update)
         if updates:
-            states: dict[str, int] = {}
-            debug = log.bind().debug  # the lazy proxy binds at every call: bind once
-            for update in updates:
-                states[update.state.value] = states.get(update.state.value, 0) + 1
-                debug(
-                    "instruction_updated",
-                    instruction_id=update.instruction_id,
-                    state=update.state.value,
-                    reason=update.reason,
-                )
-            log.info("instructions_updated", account_id=mine[0].account_id, states=states)
+            bound = log.bind()  # the lazy proxy binds at every call: bind once
+            if bound.is_enabled_for(logging.DEBUG):  # else not even the arguments
+                for update in updates:
+                    bound.debug(
+                        "instruction_updated",
+                        instruction_id=update.instruction_id,
+                        state=str(update.state),
+                        reason=update.reason,
+                    )
+            states = {str(state): n for state, n in Counter(u.state for u in updates).items()}
+            bound.info("instructions_updated", account_id=mine[0].account_id, states=states)
         return updates
 
 

@@ -8,7 +8,7 @@ itself; rows it holds are terminal once its lifecycle says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -164,3 +164,11 @@ class RowUpdate:
             seen.reason_code,
             seen.raw_status,
         )
+
+
+# RowUpdate.observed builds its update positionally: these must be its fields, in order.
+if tuple(f.name for f in fields(RowUpdate)) != (
+    "instruction_id", "state", "server_id", "accepted_quantity", "reason", "reason_code",
+    "raw_status",
+):  # fmt: skip
+    raise ImportError("RowUpdate's fields changed: update RowUpdate.observed")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -47,6 +48,23 @@ _decimals: dict[str, Decimal] = {}
 _times: set[str] = set()
 _STATUSES = {str(s): s for s in InstructionStatus}  # as sent; parse() for anything else
 _RIGHTS = {"CALL": Right.CALL, "PUT": Right.PUT}
+
+
+# _position and _instruction build these positionally (a keyword call costs a dict of
+# the arguments and a match of every name): the fields, in order, that they pass.
+_POSITIONAL = {
+    Position: (
+        "account_id", "instrument_id", "symbol", "is_option", "quantity",
+        "available_quantity", "is_short", "underlying_id",
+    ),
+    BrokerInstruction: (
+        "server_id", "instruction_id", "account_id", "instrument_id", "instruction_type",
+        "quantity", "status", "raw_status", "accepted_quantity", "reason", "reason_code",
+    ),
+}  # fmt: skip
+for _kind, _names in _POSITIONAL.items():
+    if tuple(f.name for f in fields(_kind)) != _names:
+        raise ImportError(f"{_kind.__name__}'s fields changed: update the reader that builds it")
 
 
 class Unusual(Exception):

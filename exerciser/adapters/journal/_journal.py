@@ -176,10 +176,19 @@ class SqliteJournal(JournalOutbox):
             raise self._fail(what, "an instruction id is given twice")
         with self._writing(what) as db:
             self._run_date(db, what, run_id)
-            known = rec.ledger_accounts(db, ids)
-            if missing := [i for i in ids if i not in known]:
-                raise self._fail(what, f"not in the ledger: {', '.join(missing[:5])}")
-            if others := [i for i in ids if known[i] != account_id]:
+            # Count the attempt on each row first: a row that is not in the ledger, or is
+            # another account's, is not counted, and only then is the ledger read to say
+            # which (the transaction is rolled back, so nothing is written).
+            counted = db.executemany(
+                "UPDATE ledger SET attempts = attempts + 1, updated_at = ?"
+                " WHERE instruction_id = ? AND account_id = ?",
+                ((now, i, account_id) for i in ids),
+            ).rowcount
+            if counted != len(ids):
+                known = rec.ledger_accounts(db, ids)
+                if missing := [i for i in ids if i not in known]:
+                    raise self._fail(what, f"not in the ledger: {', '.join(missing[:5])}")
+                others = [i for i in ids if known[i] != account_id]
                 raise self._fail(what, f"not of account {account_id}: {', '.join(others[:5])}")
             cursor = db.execute(
                 "INSERT INTO attempts (run_id, account_id, started_at) VALUES (?, ?, ?)",
@@ -190,11 +199,6 @@ class SqliteJournal(JournalOutbox):
             db.executemany(
                 "INSERT INTO attempt_rows (attempt_id, instruction_id) VALUES (?, ?)",
                 ((attempt_id, i) for i in ids),
-            )
-            db.executemany(
-                "UPDATE ledger SET attempts = attempts + 1, updated_at = ?"
-                " WHERE instruction_id = ?",
-                ((now, i) for i in ids),
             )
         return attempt_id
 

@@ -176,7 +176,7 @@ def _fewer_collections() -> Iterator[bool]:
 
     While the book loads and the plan is journaled nearly everything allocated survives
     (the book, the plan, the ledger rows), and what the collections then walked they
-    never freed: 0.2-0.3 s of the cycle's CPU. So the collector stays off until all of
+    never freed: about 0.2 s of the cycle's CPU. So the collector stays off until all of
     it is frozen; the reference cycles the loading left meanwhile (24,541 objects at
     2,000 accounts, from a full collection at that point) are collected after the cycle.
     """

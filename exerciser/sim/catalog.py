@@ -12,7 +12,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from exerciser.sim import wire
-from exerciser.sim.market import contract_snapshot, last_trade, underlying_snapshot
+from exerciser.sim.market import contract_snapshot, last_price, underlying_snapshot
 from exerciser.sim.osi import pad_osi
 from exerciser.sim.pagination import paginate
 from exerciser.sim.render import contract_json
@@ -85,10 +85,7 @@ class Catalog:
 
     def spot(self, underlying: Underlying, now: datetime) -> Decimal:
         current = self._underlyings[underlying.symbol]
-        scenario = self._scenario
-        return last_trade(
-            current, close_at=scenario.close_at, after_hours_at=scenario.after_hours_at, now=now
-        )[0]
+        return last_price(current, after_hours_at=self._scenario.after_hours_at, now=now)
 
     def set_prices(
         self,

@@ -23,16 +23,28 @@ def last_trade(
     underlying: Underlying, *, close_at: datetime, after_hours_at: datetime, now: datetime
 ) -> tuple[Decimal, datetime]:
     """The price and time of the latest trade at ``now``."""
-    if now < after_hours_at or underlying.last == underlying.close:
-        return underlying.close, close_at - timedelta(seconds=1)
-    return underlying.last, min(now, close_at + AFTER_HOURS)
+    if _after_hours(underlying, after_hours_at, now):
+        return underlying.last, min(now, close_at + AFTER_HOURS)
+    return underlying.close, close_at - timedelta(seconds=1)
+
+
+def last_price(underlying: Underlying, *, after_hours_at: datetime, now: datetime) -> Decimal:
+    """``last_trade``'s price alone (a positions page marks every line with it)."""
+    return underlying.last if _after_hours(underlying, after_hours_at, now) else underlying.close
+
+
+def _after_hours(underlying: Underlying, after_hours_at: datetime, now: datetime) -> bool:
+    return now >= after_hours_at and underlying.last != underlying.close
+
+
+_ZERO = Decimal(0)
 
 
 def intrinsic(contract: Contract, spot: Decimal) -> Decimal:
     """Per-share intrinsic value of ``contract`` with the underlying at ``spot``."""
     if contract.contract_type == "CALL":
-        return max(Decimal(0), spot - contract.strike)
-    return max(Decimal(0), contract.strike - spot)
+        return max(_ZERO, spot - contract.strike)
+    return max(_ZERO, contract.strike - spot)
 
 
 def underlying_snapshot(

@@ -324,9 +324,25 @@ def _machine(work: Path) -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
+        **_interpreter(),
         "load_before": _load(),
         "state_filesystem": _filesystem(work),
     }
+
+
+def _interpreter() -> dict[str, Any]:
+    """Which build of Python ran the bench, and so the daemon, the simulator and the
+    baseline (every process is started with ``sys.executable``). Two builds of one
+    version differ by 10 to 20 % in CPU here: pyenv's default (libpython a shared
+    library, no PGO or LTO) against Debian's (PGO and LTO, linked into the executable)."""
+    base = getattr(sys, "_base_executable", None) or sys.executable
+    try:
+        maps = Path("/proc/self/maps").read_text(encoding="utf-8")
+    except OSError:
+        libpython = None
+    else:
+        libpython = "a shared library" if "libpython" in maps else "linked in"
+    return {"python_executable": os.path.realpath(base), "libpython": libpython}
 
 
 def _code() -> dict[str, Any]:
@@ -373,8 +389,18 @@ def _filesystem(path: Path) -> str:
 
 
 def _command() -> str:
+    """The command as the README gives it; run in an environment of its own
+    (``UV_PROJECT_ENVIRONMENT``, as for the distribution's Python), with that and the
+    interpreter it was made for."""
     given = sys.argv[1:] if sys.argv and sys.argv[0].endswith("__main__.py") else []
-    return " ".join(["python3 -m uv run --locked python -m bench", *map(shlex.quote, given)])
+    uv = "python3 -m uv run --locked"
+    environment = os.environ.get("UV_PROJECT_ENVIRONMENT")
+    if environment:
+        python = _interpreter()["python_executable"]
+        uv = (
+            f"UV_PROJECT_ENVIRONMENT={shlex.quote(environment)} {uv} --python {shlex.quote(python)}"
+        )
+    return " ".join([uv, "python -m bench", *map(shlex.quote, given)])
 
 
 def _relative(path: Path) -> str:

@@ -405,6 +405,16 @@ def render_text(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _interpreter(machine: dict[str, Any]) -> str:
+    """`` (/usr/bin/python3.11, libpython linked in)``, or nothing for results written
+    before the bench recorded it."""
+    parts = [machine.get("python_executable")]
+    if machine.get("libpython"):
+        parts.append(f"libpython {machine['libpython']}")
+    named = [p for p in parts if p]
+    return f" ({', '.join(named)})" if named else ""
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     machine, code = results["machine"], results.get("code", {})
     commit = (code.get("commit") or "unknown")[:12]
@@ -413,9 +423,9 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"Command: `{results['command']}`  ",
         f"Code: commit {commit}, `exerciser/` {tree} against it  ",
         f"Machine: {machine['platform']}, {machine['cpu_count']} CPUs, Python "
-        f"{machine['python']}; load average (1/5/15 min) {_loads(machine['load_before'])} "
-        f"before, {_loads(machine.get('load_after'))} after; journal on "
-        f"{machine['state_filesystem']}.",
+        f"{machine['python']}{_interpreter(machine)}; load average (1/5/15 min) "
+        f"{_loads(machine['load_before'])} before, {_loads(machine.get('load_after'))} "
+        f"after; journal on {machine['state_filesystem']}.",
         *([f"{busy_note(machine)}  "] if busy_note(machine) else []),
         "",
         "| figure | value |",

@@ -333,7 +333,7 @@ def _machine(work: Path) -> dict[str, Any]:
 def _interpreter() -> dict[str, Any]:
     """Which build of Python ran the bench, and so the daemon, the simulator and the
     baseline (every process is started with ``sys.executable``). Builds of one version
-    differ: on the bench's machine the cycle used 10.6 % less CPU on Debian's 3.11 (PGO
+    differ: on the bench's machine the cycle used 12.4 % less CPU on Debian's 3.11 (PGO
     and LTO, libpython linked in) than on pyenv's default build (a shared libpython)."""
     base = getattr(sys, "_base_executable", None) or sys.executable
     try:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import ROUND_FLOOR, Decimal
 
@@ -44,6 +44,7 @@ from exerciser.domain.policy import (
     RuleSet,
     Subject,
 )
+from exerciser.domain.positional import require_fields
 from exerciser.domain.prices import PriceSource, UnderlyingPrice
 
 STANDARD_MULTIPLIER = Decimal(100)
@@ -66,8 +67,7 @@ _ROW_FIELDS = (
     "occ_would_exercise", "want_exercise", "action", "expected_outcome", "instruction_id",
     "reasons",
 )  # fmt: skip
-if tuple(f.name for f in fields(PlanRow)) != _ROW_FIELDS:  # pragma: no cover
-    raise ImportError("PlanRow's fields changed: update _ROW_FIELDS and _Engine._row")
+require_fields(PlanRow, _ROW_FIELDS, update="_ROW_FIELDS and _Engine._row")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -8,12 +8,13 @@ itself; rows it holds are terminal once its lifecycle says so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
 from exerciser.domain.instructions import InstructionStatus, InstructionType
+from exerciser.domain.positional import require_fields
 
 
 class RowState(StrEnum):
@@ -167,8 +168,9 @@ class RowUpdate:
 
 
 # RowUpdate.observed builds its update positionally: these must be its fields, in order.
-if tuple(f.name for f in fields(RowUpdate)) != (
-    "instruction_id", "state", "server_id", "accepted_quantity", "reason", "reason_code",
-    "raw_status",
-):  # fmt: skip
-    raise ImportError("RowUpdate's fields changed: update RowUpdate.observed")
+require_fields(
+    RowUpdate,
+    ("instruction_id", "state", "server_id", "accepted_quantity", "reason", "reason_code",
+     "raw_status"),
+    update="RowUpdate.observed",
+)  # fmt: skip

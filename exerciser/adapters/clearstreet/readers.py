@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar, cast
@@ -31,6 +30,7 @@ from exerciser.adapters.clearstreet import models
 from exerciser.domain.book import Contract, Position, Quote, Right
 from exerciser.domain.instructions import InstructionStatus
 from exerciser.domain.ledger import BrokerInstruction
+from exerciser.domain.positional import require_fields
 
 T = TypeVar("T")
 
@@ -63,8 +63,7 @@ _POSITIONAL = {
     ),
 }  # fmt: skip
 for _kind, _names in _POSITIONAL.items():
-    if tuple(f.name for f in fields(_kind)) != _names:
-        raise ImportError(f"{_kind.__name__}'s fields changed: update the reader that builds it")
+    require_fields(_kind, _names, update="the reader that builds it")
 
 
 class Unusual(Exception):

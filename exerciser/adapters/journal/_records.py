@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import fields
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 from exerciser.adapters.journal._codec import read_datetime, read_decimal, read_json
 from exerciser.domain.instructions import InstructionType
 from exerciser.domain.ledger import LedgerRow, RowState
+from exerciser.domain.positional import require_fields
 from exerciser.ports import RunRecord
 
 LEDGER_COLUMNS = (
@@ -33,8 +33,7 @@ ATTEMPT_COLUMNS = (
 
 # ledger_row builds a LedgerRow positionally from these columns, so they must be its
 # fields, in order.
-if tuple(f.name for f in fields(LedgerRow)) != tuple(LEDGER_COLUMNS.split(", ")):
-    raise ImportError("LedgerRow's fields changed: update LEDGER_COLUMNS and ledger_row")
+require_fields(LedgerRow, LEDGER_COLUMNS.split(", "), update="LEDGER_COLUMNS and ledger_row")
 
 _STATES = {state.value: state for state in RowState}
 _TYPES = {kind.value: kind for kind in InstructionType}

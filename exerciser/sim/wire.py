@@ -95,9 +95,8 @@ def money_text(value: Decimal) -> str:
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with ``Z``; fractional seconds only when present."""
-    if moment.tzinfo is UTC:  # equal means the same instant: safe to remember
-        return _utc_timestamp(moment)
-    return _utc_timestamp.__wrapped__(moment.astimezone(UTC))
+    # Remembered in UTC only, where equal times are one instant and so one text.
+    return _utc_timestamp(moment if moment.tzinfo is UTC else moment.astimezone(UTC))
 
 
 @lru_cache(maxsize=_KEPT)
